@@ -1,0 +1,349 @@
+"""Semantic hard-negative embeddings as features of a RecBole dataset.
+
+On-disk format (version 1), one folder per feature set, by default
+``atomic_data/<ds>/hnlm/<name>/``::
+
+    meta.json         {"format": "recbole-hnlm-features", "version": 1, "granularity": "pair"|"user"|"item",
+                       "dim": d, "k": k, "count": N, "dtype": "float32"|"float16",
+                       "key_fields": [...], "source": {"producer": ..., "model": ..., ...}}
+    keys.npy          N original tokens (user or item), or N x 2 (user token, item token) for pairs
+    embeddings.npy    N x k x d: k hard-negative text embeddings per key (Eq. 5 averages them)
+    extra/*.npy       optional per-row arrays aligned with keys (e.g. the retrieved negative items)
+
+Text atomic files would hold 200k x 384 floats as ~700 MB of text, hence a binary sidecar that
+``numpy.load(mmap_mode="r")`` opens without reading it all. Keys are tokens, not RecBole's
+internal ids, so a file survives re-filtering and re-splitting; the model maps them when it loads.
+
+``meta.json`` is written last: a folder without it is an unfinished export. The
+:class:`FeatureWriter` appends parts and merges them on :meth:`FeatureWriter.finalize`, so a long
+export that is killed resumes where it stopped.
+"""
+import glob
+import json
+import logging
+import os
+import time
+
+import numpy as np
+import torch
+
+FORMAT = "recbole-hnlm-features"
+VERSION = 1
+GRANULARITIES = ("pair", "user", "item")
+KEY_FIELDS = {"pair": ["user_id", "item_id"], "user": ["user_id"], "item": ["item_id"]}
+
+
+class FeatureFileError(ValueError):
+    """A feature folder that is missing, truncated or does not match; the message names the file."""
+
+
+def feature_dir(config, name=None):
+    """Folder of the feature set ``name`` (default ``config['hnlm_feature']``) of the run's dataset.
+
+    An absolute path or one containing a separator is taken as the folder itself.
+    """
+    name = name or config["hnlm_feature"]
+    if os.path.isabs(name) or os.sep in name:
+        return name
+    return os.path.join(config["data_path"], "hnlm", name)
+
+
+def _atomic_save(path, array):
+    tmp = f"{path}.tmp.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def _atomic_json(path, obj):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _as_key_array(keys, granularity):
+    arr = np.asarray(keys, dtype=str)
+    want = 2 if granularity == "pair" else 1
+    if want == 2 and (arr.ndim != 2 or arr.shape[1] != 2):
+        raise ValueError(f"pair keys must be (user token, item token) rows, got shape {arr.shape}")
+    if want == 1 and arr.ndim != 1:
+        raise ValueError(f"{granularity} keys must be a flat list of tokens, got shape {arr.shape}")
+    return arr
+
+
+def _key_tuple(row):
+    return tuple(row) if isinstance(row, np.ndarray) else row
+
+
+class FeatureWriter:
+    """Resumable writer of one feature folder.
+
+    >>> w = FeatureWriter(path, "pair", dim=384, k=2, source={"producer": "llm", "model": "..."})
+    >>> todo = [key for key in all_keys if key not in w.done]    # keys already written are skipped
+    >>> w.add(keys_chunk, vectors_chunk)                          # vectors: n x k x d (or n x d when k = 1)
+    >>> w.finalize()
+
+    Each :meth:`add` is one part file written atomically, so a crash loses at most the chunk in
+    hand. Reopening with a different granularity, dimension, k or source is an error, not a mix.
+    """
+
+    def __init__(self, directory, granularity, dim, k=1, source=None, dtype="float32"):
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+        if dtype not in ("float32", "float16"):
+            raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+        self.directory = directory
+        self.header = {
+            "granularity": granularity, "dim": int(dim), "k": int(k),
+            "dtype": dtype, "source": dict(source or {}),
+        }
+        self.parts_dir = os.path.join(directory, "parts")
+        os.makedirs(self.parts_dir, exist_ok=True)
+        header_path = os.path.join(self.parts_dir, "header.json")
+        if os.path.isfile(header_path):
+            with open(header_path, encoding="utf-8") as f:
+                old = json.load(f)
+            if old != json.loads(json.dumps(self.header)):
+                raise FeatureFileError(
+                    f"{header_path}: an unfinished export with different settings is in the way "
+                    f"(on disk {old}, asked {self.header}); remove {self.directory} or use another name"
+                )
+        else:
+            _atomic_json(header_path, self.header)
+        self.done = set()
+        self._n_parts = 0
+        for part in self._part_files():
+            with np.load(part) as z:
+                self.done.update(_key_tuple(r) for r in z["keys"])
+            self._n_parts += 1
+
+    def _part_files(self):
+        return sorted(glob.glob(os.path.join(self.parts_dir, "part-*.npz")))
+
+    def add(self, keys, vectors, extra=None):
+        """Append rows: ``keys`` as in the format, ``vectors`` n x k x d (or n x d when k = 1)."""
+        g, d, k = self.header["granularity"], self.header["dim"], self.header["k"]
+        keys = _as_key_array(keys, g)
+        vec = np.asarray(vectors, dtype=np.float32)
+        if vec.ndim == 2 and k == 1:
+            vec = vec[:, None, :]
+        if vec.shape != (len(keys), k, d):
+            raise ValueError(f"vectors must have shape ({len(keys)}, {k}, {d}), got {vec.shape}")
+        if not np.isfinite(vec).all():
+            raise ValueError("vectors hold NaN or inf")
+        arrays = {"keys": keys, "vectors": vec.astype(self.header["dtype"])}
+        for name, value in (extra or {}).items():
+            arrays[f"extra_{name}"] = np.asarray(value)
+        path = os.path.join(self.parts_dir, f"part-{self._n_parts:06d}.npz")
+        tmp = path + ".tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+        self._n_parts += 1
+        self.done.update(_key_tuple(r) for r in keys)
+
+    def finalize(self):
+        """Merge the parts into ``keys.npy`` / ``embeddings.npy`` and write ``meta.json`` last."""
+        parts = self._part_files()
+        if not parts:
+            raise FeatureFileError(f"{self.directory}: nothing was written, nothing to finalize")
+        keys, vecs, extras = [], [], {}
+        for part in parts:
+            with np.load(part) as z:
+                keys.append(z["keys"])
+                vecs.append(z["vectors"])
+                for name in z.files:
+                    if name.startswith("extra_"):
+                        extras.setdefault(name[6:], []).append(z[name])
+        keys = np.concatenate(keys)
+        vecs = np.concatenate(vecs)
+        flat = ["\t".join(r) for r in keys] if keys.ndim == 2 else list(keys)
+        if len(set(flat)) != len(flat):
+            raise FeatureFileError(f"{self.directory}: the parts hold duplicated keys")
+        os.makedirs(os.path.join(self.directory, "extra"), exist_ok=True)
+        for name, chunks in extras.items():
+            _atomic_save(os.path.join(self.directory, "extra", f"{name}.npy"), np.concatenate(chunks))
+        _atomic_save(os.path.join(self.directory, "keys.npy"), keys)
+        _atomic_save(os.path.join(self.directory, "embeddings.npy"), vecs)
+        meta = dict(self.header)
+        meta.update({
+            "format": FORMAT, "version": VERSION, "count": int(len(keys)),
+            "key_fields": KEY_FIELDS[self.header["granularity"]],
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        _atomic_json(os.path.join(self.directory, "meta.json"), meta)
+        for part in parts:
+            os.remove(part)
+        os.remove(os.path.join(self.parts_dir, "header.json"))
+        os.rmdir(self.parts_dir)
+        return meta
+
+
+def write_features(directory, granularity, keys, vectors, source=None, dtype="float32", extra=None):
+    """Write a whole feature folder at once (see :class:`FeatureWriter` for the resumable form)."""
+    vec = np.asarray(vectors)
+    k = 1 if vec.ndim == 2 else vec.shape[1]
+    writer = FeatureWriter(directory, granularity, vec.shape[-1], k=k, source=source, dtype=dtype)
+    writer.add(keys, vec, extra=extra)
+    return writer.finalize()
+
+
+class FeatureSet:
+    """A feature folder opened and checked: ``meta``, ``keys`` and memory-mapped ``embeddings``."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        meta_path = os.path.join(directory, "meta.json")
+        if not os.path.isdir(directory):
+            raise FeatureFileError(f"{directory}: no such feature folder")
+        if not os.path.isfile(meta_path):
+            hint = " (an export was started but not finalized)" if os.path.isdir(os.path.join(directory, "parts")) else ""
+            raise FeatureFileError(f"{meta_path}: missing{hint}")
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                meta = json.load(f)
+        except json.JSONDecodeError as e:
+            raise FeatureFileError(f"{meta_path}: not valid JSON: {e}") from e
+        for field in ("format", "version", "granularity", "dim", "k", "count"):
+            if field not in meta:
+                raise FeatureFileError(f"{meta_path}: field '{field}' is missing")
+        if meta["format"] != FORMAT or meta["version"] != VERSION:
+            raise FeatureFileError(
+                f"{meta_path}: format {meta['format']!r} version {meta['version']} is not {FORMAT!r} version {VERSION}"
+            )
+        if meta["granularity"] not in GRANULARITIES:
+            raise FeatureFileError(f"{meta_path}: granularity {meta['granularity']!r} is not one of {GRANULARITIES}")
+        self.meta = meta
+        self.keys = self._load("keys.npy", mmap=False)
+        self.embeddings = self._load("embeddings.npy", mmap=True)
+        n, k, d = meta["count"], meta["k"], meta["dim"]
+        want_keys = (n, 2) if meta["granularity"] == "pair" else (n,)
+        if self.keys.shape != want_keys:
+            raise FeatureFileError(
+                f"{os.path.join(directory, 'keys.npy')}: shape {self.keys.shape}, but meta.json says {want_keys}"
+            )
+        if self.embeddings.shape != (n, k, d):
+            raise FeatureFileError(
+                f"{os.path.join(directory, 'embeddings.npy')}: shape {self.embeddings.shape}, "
+                f"but meta.json says ({n}, {k}, {d})"
+            )
+
+    def _load(self, fname, mmap):
+        path = os.path.join(self.directory, fname)
+        if not os.path.isfile(path):
+            raise FeatureFileError(f"{path}: missing")
+        try:
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise FeatureFileError(f"{path}: truncated or not a .npy array ({e})") from e
+
+    def extra(self, name):
+        return np.load(os.path.join(self.directory, "extra", f"{name}.npy"), allow_pickle=False)
+
+
+class SemanticNegatives:
+    """The hard-negative text embeddings of one run, indexed by RecBole's internal ids.
+
+    ``lookup(user, item)`` returns e_llm for each training pair: the mean of the first ``n_hard``
+    stored negatives (Eq. 5), as float32 on the device of ``user``.
+    """
+
+    def __init__(self, feature_set, dataset, n_hard=1, granularity=None, dim=None):
+        meta = feature_set.meta
+        where = os.path.join(feature_set.directory, "meta.json")
+        if granularity and meta["granularity"] != granularity:
+            raise FeatureFileError(f"{where}: granularity is {meta['granularity']!r}, the config asks {granularity!r}")
+        if dim and meta["dim"] != dim:
+            raise FeatureFileError(f"{where}: dim is {meta['dim']}, the config asks {dim}")
+        if not 1 <= n_hard <= meta["k"]:
+            raise FeatureFileError(f"{where}: n_hard={n_hard} but the file holds k={meta['k']} negatives per key")
+        self.granularity = meta["granularity"]
+        self.dim = meta["dim"]
+        self.n_items = dataset.item_num
+        uid, iid = dataset.uid_field, dataset.iid_field
+        vectors = np.asarray(feature_set.embeddings[:, :n_hard, :], dtype=np.float32).mean(axis=1)
+
+        def to_ids(field, tokens):
+            table = dataset.field2token_id[field]
+            return np.fromiter((table.get(t, -1) for t in tokens), dtype=np.int64, count=len(tokens))
+
+        if self.granularity == "pair":
+            users, items = to_ids(uid, feature_set.keys[:, 0]), to_ids(iid, feature_set.keys[:, 1])
+            known = (users >= 0) & (items >= 0)
+            codes = users[known] * self.n_items + items[known]
+            order = np.argsort(codes, kind="stable")
+            self.codes = torch.from_numpy(codes[order])
+            self.table = torch.from_numpy(vectors[known][order])
+        else:
+            field, size = (uid, dataset.user_num) if self.granularity == "user" else (iid, dataset.item_num)
+            ids = to_ids(field, feature_set.keys)
+            known = ids >= 0
+            self.table = torch.zeros(size, self.dim)
+            self.present = torch.zeros(size, dtype=torch.bool)
+            self.table[torch.from_numpy(ids[known])] = torch.from_numpy(vectors[known])
+            self.present[torch.from_numpy(ids[known])] = True
+        dropped = int((~known).sum())
+        if dropped:
+            logging.getLogger().info(f"{feature_set.directory}: {dropped} rows name tokens absent from the dataset, ignored")
+        self.directory = feature_set.directory
+        self.check_covers(dataset)
+
+    def _missing(self, users, items):
+        if self.granularity == "pair":
+            codes = users * self.n_items + items
+            pos = torch.searchsorted(self.codes, codes).clamp(max=max(len(self.codes) - 1, 0))
+            found = self.codes[pos] == codes if len(self.codes) else torch.zeros_like(codes, dtype=torch.bool)
+            return ~found, pos
+        ids = users if self.granularity == "user" else items
+        return ~self.present[ids], ids
+
+    def check_covers(self, dataset):
+        """Every training interaction of ``dataset`` must have an embedding: no silent fallback."""
+        users = torch.as_tensor(dataset.inter_feat[dataset.uid_field]).long()
+        items = torch.as_tensor(dataset.inter_feat[dataset.iid_field]).long()
+        missing, _ = self._missing(users, items)
+        n = int(missing.sum())
+        if n:
+            j = int(missing.nonzero()[0])
+            u = dataset.id2token(dataset.uid_field, int(users[j]))
+            i = dataset.id2token(dataset.iid_field, int(items[j]))
+            raise FeatureFileError(
+                f"{self.directory}: {n} of {len(users)} training interactions have no {self.granularity} "
+                f"embedding (first: user {u}, item {i}); the features were exported for another split or dataset"
+            )
+
+    def to(self, device):
+        for name in ("codes", "table", "present"):
+            if hasattr(self, name):
+                setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def lookup(self, users, items):
+        missing, index = self._missing(users, items)
+        if bool(missing.any()):
+            raise FeatureFileError(f"{self.directory}: {int(missing.sum())} pairs in the batch have no embedding")
+        return self.table[index]
+
+
+def ensure_model_features(config, train_dataset):
+    """Make sure the semantic features a model needs exist; build the built-in ones if absent or stale."""
+    from recbole_hnlm.llm.retrieval import BUILTIN_FEATURES, build_retrieval_features, builtin_features_stale
+    from recbole_hnlm.utils import get_model
+
+    model_class = get_model(config["model"])
+    if not getattr(model_class, "needs_semantic_features", False) or not model_class.uses_features(config):
+        return
+    names = [config["hnlm_feature"]] + ([config["hnlm_anchor_feature"]] if config["anchor_weight"] else [])
+    rebuild = False
+    for name in names:
+        directory = feature_dir(config, name)
+        present = os.path.isfile(os.path.join(directory, "meta.json"))
+        if name not in BUILTIN_FEATURES:
+            if not present:
+                raise FeatureFileError(
+                    f"{directory}: the feature set {name!r} does not exist; produce it with "
+                    f"`python -m recbole_hnlm.llm` or use one of the built-in sets {list(BUILTIN_FEATURES)}"
+                )
+        elif not present or builtin_features_stale(config, train_dataset, directory):
+            rebuild = True
+    if rebuild:
+        build_retrieval_features(config, train_dataset)

@@ -1,0 +1,134 @@
+"""An LLM-free producer of semantic hard negatives: retrieval in text space.
+
+For each training pair (u, v) the negatives are the items nearest to v in text-embedding space
+that u never interacted with in training (validation and test items are not looked at, so
+nothing leaks). The stored vectors are those items' text embeddings, i.e. the same kind of e_llm
+that the LLM pipeline writes, so the models cannot tell the sources apart.
+"""
+import hashlib
+import json
+import logging
+import os
+import shutil
+
+import numpy as np
+
+from recbole_hnlm.data.atomic import AtomicFileError, atomic_path, item_texts
+from recbole_hnlm.data.features import feature_dir, write_features
+from recbole_hnlm.llm.embed import get_embedder
+
+BUILTIN_FEATURES = ("retrieval", "retrieval-item", "item-text")
+
+
+def train_fingerprint(users, items):
+    """A short hash of the training pairs, to tell whether built features match the split."""
+    codes = np.sort(np.asarray(users, dtype=np.int64) * (int(np.max(items)) + 1) + np.asarray(items, dtype=np.int64))
+    return hashlib.sha1(codes.tobytes()).hexdigest()[:16]
+
+
+def dataset_item_texts(config, dataset):
+    """Text of every item of ``dataset`` (internal id order), from its ``.item`` file."""
+    path = atomic_path(config["data_path"], "item")
+    if not os.path.isfile(path):
+        raise AtomicFileError(
+            f"{path}: missing; semantic negatives need item text (title, categories...), "
+            f"and dataset {config['dataset']!r} has none"
+        )
+    texts = item_texts(config["data_path"], fields=config["hnlm_text_fields"] or None, id_field=dataset.iid_field)
+    tokens = dataset.field2id_token[dataset.iid_field]
+    out = [texts.get(t, "") for t in tokens[1:]]  # id 0 is RecBole's padding
+    empty = sum(1 for t in out if not t)
+    if empty == len(out):
+        raise AtomicFileError(f"{path}: no item has text in the chosen fields")
+    if empty:
+        logging.getLogger().warning(f"{path}: {empty} of {len(out)} items have no text; they are embedded by id")
+        out = [t or f"item {tokens[i + 1]}" for i, t in enumerate(out)]
+    return ["[PAD]"] + out
+
+
+def nearest_negatives(item_vec, users, items, k, skip=0, pool=64):
+    """For each pair, the ``k`` items nearest to the positive (cosine) that the user has not interacted with.
+
+    ``item_vec`` is n_items x d, L2-normalised, row 0 the padding item (never chosen). The ``skip``
+    nearest eligible items are passed over (likely false negatives). Returns pairs x k item ids.
+    """
+    n_items = len(item_vec)
+    positives = np.unique(users.astype(np.int64) * n_items + items)
+    need = k + skip
+    result = np.full((len(users), need), -1, dtype=np.int64)
+    pool = min(n_items - 1, max(pool, need + 1))
+    unique_items, inverse = np.unique(items, return_inverse=True)
+    sims = item_vec[unique_items] @ item_vec.T
+    sims[np.arange(len(unique_items)), unique_items] = -np.inf  # the positive itself
+    sims[:, 0] = -np.inf
+    neighbours = np.argpartition(-sims, pool - 1, axis=1)[:, :pool]
+    order = np.take_along_axis(sims, neighbours, axis=1).argsort(axis=1)[:, ::-1]
+    neighbours = np.take_along_axis(neighbours, order, axis=1)
+    cand = neighbours[inverse]
+    eligible = ~np.isin(users[:, None].astype(np.int64) * n_items + cand, positives)
+    rank = np.cumsum(eligible, axis=1)
+    for slot in range(need):
+        hit = eligible & (rank == slot + 1)
+        has = hit.any(axis=1)
+        result[has, slot] = cand[has, hit[has].argmax(axis=1)]
+    short = np.nonzero((result < 0).any(axis=1))[0]
+    for row in short:  # rare: a heavy user who owns the whole pool; rank every item for that row
+        full = np.argsort(-sims[inverse[row]])
+        full = full[np.isfinite(sims[inverse[row]][full])]
+        ok = full[~np.isin(users[row] * n_items + full, positives)]
+        result[row] = ok[:need] if len(ok) >= need else np.resize(ok, need)
+    return result[:, skip:]
+
+
+def build_retrieval_features(config, train_dataset):
+    """Build the built-in feature sets of the run's dataset, all from one pass of the text embedder.
+
+    ``retrieval`` (per pair, k nearest unseen items), ``retrieval-item`` (per item) and
+    ``item-text`` (each item's own text embedding, the anchor of the projector).
+    """
+    logger = logging.getLogger()
+    k = int(config["retrieval_k"] or 1)
+    skip = int(config["retrieval_skip"] or 0)
+    embedder = get_embedder(config["hnlm_text_embedder"] or "minilm")
+    texts = dataset_item_texts(config, train_dataset)
+    logger.info(f"building semantic features: embedding {len(texts) - 1} item texts with {embedder.name}")
+    item_vec = embedder.encode(texts, show_progress=config["show_progress"])
+    item_vec[0] = 0.0
+    uid, iid = train_dataset.uid_field, train_dataset.iid_field
+    users = np.asarray(train_dataset.inter_feat[uid].numpy(), dtype=np.int64)
+    items = np.asarray(train_dataset.inter_feat[iid].numpy(), dtype=np.int64)
+    key_items = np.arange(1, len(item_vec))
+    source = {
+        "producer": "retrieval", "model": embedder.name, "k": k, "skip": skip,
+        "text_fields": config["hnlm_text_fields"] or "all", "train_fingerprint": train_fingerprint(users, items),
+    }
+    pair_neg = nearest_negatives(item_vec, users, items, k, skip)
+    item_neg = nearest_negatives(item_vec, np.zeros_like(key_items), key_items, k, skip)
+    sets = {
+        "retrieval": ("pair", np.stack([train_dataset.id2token(uid, users), train_dataset.id2token(iid, items)], axis=1),
+                      item_vec[pair_neg], pair_neg),
+        "retrieval-item": ("item", train_dataset.id2token(iid, key_items), item_vec[item_neg], item_neg),
+        "item-text": ("item", train_dataset.id2token(iid, key_items), item_vec[key_items][:, None, :], None),
+    }
+    for name, (granularity, keys, vectors, neg) in sets.items():
+        directory = feature_dir(config, name)
+        if os.path.isdir(directory):
+            shutil.rmtree(directory)  # cheap to redo; never mix two builds
+        extra = None if neg is None else {"neg_items": train_dataset.id2token(iid, neg)}
+        meta = write_features(directory, granularity, keys, vectors, source=source, extra=extra)
+        logger.info(f"wrote {meta['count']} {granularity} rows x {meta['k']} to {directory}")
+
+
+def builtin_features_stale(config, train_dataset, directory):
+    """True when built-in features exist but were built for another split (they are then rebuilt)."""
+    with open(os.path.join(directory, "meta.json"), encoding="utf-8") as f:
+        meta = json.load(f)
+    src = meta.get("source", {})
+    users = train_dataset.inter_feat[train_dataset.uid_field].numpy()
+    items = train_dataset.inter_feat[train_dataset.iid_field].numpy()
+    return (
+        src.get("train_fingerprint") != train_fingerprint(users, items)
+        or src.get("k") != int(config["retrieval_k"] or 1)
+        or src.get("skip") != int(config["retrieval_skip"] or 0)
+        or src.get("text_fields") != (config["hnlm_text_fields"] or "all")
+    )

@@ -1,0 +1,32 @@
+"""LightGCN_HNLM: LightGCN with semantic hard negatives (Eq. 6-10)."""
+import torch
+from recbole.model.general_recommender.lightgcn import LightGCN
+
+from recbole_hnlm.model.hnlm import HardNegativeMixin
+
+
+class LightGCN_HNLM(HardNegativeMixin, LightGCN):
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.cf_dim = self.latent_dim
+        self.init_hard_negatives(config, dataset)
+
+    def propagate_layers(self):
+        layers = [self.get_ego_embeddings()]
+        for _ in range(self.n_layers):
+            layers.append(torch.sparse.mm(self.norm_adj_matrix, layers[-1]))
+        split = [torch.split(x, [self.n_users, self.n_items]) for x in layers]
+        return [u for u, _ in split], [i for _, i in split], mean_pool
+
+    def pair_losses(self, user, pos_item, neg_item, u_e, pos_e, neg_e, sampled_neg_e):
+        mf_loss = self.mf_loss(torch.mul(u_e, pos_e).sum(dim=1), torch.mul(u_e, neg_e).sum(dim=1))
+        reg_loss = self.reg_loss(
+            self.user_embedding(user), self.item_embedding(pos_item), self.item_embedding(neg_item),
+            require_pow=self.require_pow,
+        )
+        return mf_loss, self.reg_weight * reg_loss
+
+
+def mean_pool(layers):
+    """LightGCN / SGL pooling: the mean over layers."""
+    return torch.stack(layers, dim=1).mean(dim=1)

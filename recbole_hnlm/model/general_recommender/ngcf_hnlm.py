@@ -1,0 +1,32 @@
+"""NGCF_HNLM: NGCF with semantic hard negatives (Eq. 6-10)."""
+import torch
+import torch.nn.functional as F
+from recbole.model.general_recommender.ngcf import NGCF
+from torch import nn
+
+from recbole_hnlm.model.hnlm import HardNegativeMixin
+
+
+class NGCF_HNLM(HardNegativeMixin, NGCF):
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.cf_dim = self.embedding_size + sum(self.hidden_size_list[1:])
+        self.init_hard_negatives(config, dataset)
+
+    def propagate_layers(self):
+        adj = self.sparse_dropout(self.norm_adj_matrix) if self.node_dropout != 0 else self.norm_adj_matrix
+        layers = [self.get_ego_embeddings()]
+        for gnn in self.GNNlayers:
+            x = nn.LeakyReLU(negative_slope=0.2)(gnn(adj, self.eye_matrix, layers[-1]))
+            layers.append(F.normalize(self.emb_dropout(x), p=2, dim=1))
+        split = [torch.split(x, [self.n_users, self.n_items]) for x in layers]
+        return [u for u, _ in split], [i for _, i in split], concat_pool
+
+    def pair_losses(self, user, pos_item, neg_item, u_e, pos_e, neg_e, sampled_neg_e):
+        mf_loss = self.mf_loss((u_e * pos_e).sum(dim=1), (u_e * neg_e).sum(dim=1))
+        return mf_loss, self.reg_weight * self.reg_loss(u_e, pos_e, sampled_neg_e)
+
+
+def concat_pool(layers):
+    """NGCF pooling: layers concatenated."""
+    return torch.cat(layers, dim=1)

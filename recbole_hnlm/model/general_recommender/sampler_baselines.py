@@ -1,0 +1,74 @@
+"""Hard-negative sampler baselines as named RecBole models: ``<Backbone>_<Sampler>``.
+
+Each is its backbone's ``_HNLM`` class with the semantic parts off (``mix_alpha: 0``,
+``align_weight: 0`` from ``properties/hnlm.yaml``) and ``neg_sampler`` set by its own
+``properties/model/<Model>.yaml``. The samplers themselves live in :mod:`recbole_hnlm.sampler`
+and are shared by all backbones; their hyperparameters (official defaults) are in ``hnlm.yaml``.
+RNS is the RecBole backbone itself (``--model=LightGCN``), or ``neg_sampler: rns`` on any of these.
+
+| sampler | MF (RecBole BPR) | LightGCN | NGCF | SGL |
+|---|---|---|---|---|
+| DNS, DNS(M, N) | MF_DNS | LightGCN_DNS | NGCF_DNS | SGL_DNS |
+| MixGCF | MF_MixGCF (positive mixing only: one layer) | LightGCN_MixGCF | NGCF_MixGCF | SGL_MixGCF |
+| AHNS | MF_AHNS | LightGCN_AHNS | NGCF_AHNS | SGL_AHNS |
+"""
+from recbole_hnlm.model.general_recommender.lightgcn_hnlm import LightGCN_HNLM
+from recbole_hnlm.model.general_recommender.mf_hnlm import MF_HNLM
+from recbole_hnlm.model.general_recommender.ngcf_hnlm import NGCF_HNLM
+from recbole_hnlm.model.general_recommender.sgl_hnlm import SGL_HNLM
+
+
+class MF_DNS(MF_HNLM):
+    """MF (BPR) with DNS / DNS(M, N) negatives (``neg_sampler: dns``)."""
+
+
+class MF_MixGCF(MF_HNLM):
+    """MF (BPR) with MixGCF negatives; one embedding layer, so positive mixing only (``neg_sampler: mixgcf``)."""
+
+
+class MF_AHNS(MF_HNLM):
+    """MF (BPR) with AHNS negatives (``neg_sampler: ahns``)."""
+
+
+class LightGCN_DNS(LightGCN_HNLM):
+    """LightGCN with DNS / DNS(M, N) negatives (``neg_sampler: dns``)."""
+
+
+class LightGCN_MixGCF(LightGCN_HNLM):
+    """LightGCN with MixGCF negatives (``neg_sampler: mixgcf``)."""
+
+
+class LightGCN_AHNS(LightGCN_HNLM):
+    """LightGCN with AHNS negatives (``neg_sampler: ahns``)."""
+
+
+class NGCF_DNS(NGCF_HNLM):
+    """NGCF with DNS / DNS(M, N) negatives (``neg_sampler: dns``)."""
+
+
+class NGCF_MixGCF(NGCF_HNLM):
+    """NGCF with MixGCF negatives, mixed per layer and concatenated (``neg_sampler: mixgcf``)."""
+
+
+class NGCF_AHNS(NGCF_HNLM):
+    """NGCF with AHNS negatives (``neg_sampler: ahns``)."""
+
+
+class SGL_DNS(SGL_HNLM):
+    """SGL with DNS / DNS(M, N) negatives; SGL's contrastive loss is kept (``neg_sampler: dns``)."""
+
+
+class SGL_MixGCF(SGL_HNLM):
+    """SGL with MixGCF negatives; SGL's contrastive loss is kept (``neg_sampler: mixgcf``)."""
+
+
+class SGL_AHNS(SGL_HNLM):
+    """SGL with AHNS negatives; SGL's contrastive loss is kept (``neg_sampler: ahns``)."""
+
+
+SAMPLER_BASELINES = [
+    "MF_DNS", "MF_MixGCF", "MF_AHNS",
+    "LightGCN_DNS", "LightGCN_MixGCF", "LightGCN_AHNS",
+    "NGCF_DNS", "NGCF_MixGCF", "NGCF_AHNS",
+    "SGL_DNS", "SGL_MixGCF", "SGL_AHNS",
+]

@@ -1,0 +1,36 @@
+"""SGL_HNLM: SGL with semantic hard negatives (Eq. 6-10); SGL's own contrastive loss is kept."""
+import torch
+import torch.nn.functional as F
+from recbole.model.general_recommender.sgl import SGL
+
+from recbole_hnlm.model.general_recommender.lightgcn_hnlm import mean_pool
+from recbole_hnlm.model.hnlm import HardNegativeMixin
+
+
+class SGL_HNLM(HardNegativeMixin, SGL):
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.cf_dim = self.embed_dim
+        self.init_hard_negatives(config, dataset)
+
+    def propagate(self):
+        return self.forward(self.train_graph)
+
+    def propagate_layers(self):
+        layers = [torch.cat([self.user_embedding.weight, self.item_embedding.weight])]
+        for _ in range(self.n_layers):
+            layers.append(torch.sparse.mm(self.train_graph, layers[-1]))
+        split = [torch.split(x, [self.n_users, self.n_items]) for x in layers]
+        return [u for u, _ in split], [i for _, i in split], mean_pool
+
+    def pair_losses(self, user, pos_item, neg_item, u_e, pos_e, neg_e, sampled_neg_e):
+        bpr = torch.sum(-F.logsigmoid((u_e * pos_e).sum(dim=1) - (u_e * neg_e).sum(dim=1)))
+        reg = self.reg_loss(self.user_embedding(user), self.item_embedding(pos_item), self.item_embedding(neg_item))
+        return bpr, reg * self.reg_weight
+
+    def extra_losses(self, interaction):
+        user_sub1, item_sub1 = self.forward(self.sub_graph1)
+        user_sub2, item_sub2 = self.forward(self.sub_graph2)
+        return (self.calc_ssl_loss(
+            interaction[self.USER_ID], interaction[self.ITEM_ID], user_sub1, user_sub2, item_sub1, item_sub2
+        ),)

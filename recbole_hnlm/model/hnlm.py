@@ -1,0 +1,133 @@
+"""The HNLM objective (Eq. 6-10) and pluggable negative samplers, for any pairwise RecBole backbone.
+
+A ``<Backbone>_HNLM`` model is ``class X(HardNegativeMixin, <RecBole backbone>)`` and implements
+three small hooks that say how that backbone embeds, scores and regularises:
+
+* ``cf_dim``: size of the pooled CF embedding;
+* ``propagate()``: pooled (user_all, item_all), exactly the backbone's ``forward``;
+* ``propagate_layers()``: per-layer embeddings and the backbone's pooling (for MixGCF-like samplers);
+* ``pair_losses(user, pos, neg_item, u_e, pos_e, neg_e, neg_sampled_e)``: the backbone's BPR and
+  regularisation terms as a tuple, computed on the (possibly mixed) negative ``neg_e``.
+
+Config switches (defaults in ``properties/model/<Model>.yaml``):
+
+``mix_alpha`` (alpha, Eq. 7), ``align_weight`` (lambda1, Eq. 10), ``align_tau`` (tau, Eq. 9),
+``n_hard`` (negatives averaged, Eq. 5), ``projector_hidden`` (Eq. 6), and the three guards against
+the collapse of the literal equations (DESIGN.md, "A trap in Eq. 6-9"):
+
+* ``hard_norm``: ``match`` rescales e_hard to the sampled negative's norm; ``none`` is the paper's form;
+* ``projector_grad``: ``anchor`` trains the projector only through the anchor loss (e_hard is a
+  constant for BPR and Eq. 9, so it cannot be pushed away from every user); ``all`` is the paper's form;
+* ``anchor_weight``: weight of an InfoNCE that aligns proj(text of the positive item) with its CF
+  embedding (RLMRec-style), which gives the projector a meaning; 0 is the paper's form.
+
+``hnlm_literal: True`` selects the paper's form of all three at once.
+With ``mix_alpha = 0`` and ``align_weight = 0`` (and RNS) the model is its backbone, number for number.
+"""
+import torch
+
+from recbole_hnlm.data.features import FeatureSet, SemanticNegatives, feature_dir
+from recbole_hnlm.model.layers import Projector, info_nce, info_nce_in_batch, match_norm, mix_negative
+from recbole_hnlm.sampler import SamplerContext, build_sampler
+
+
+class HardNegativeMixin:
+    needs_semantic_features = True
+    shared_properties = ("hnlm.yaml",)  # loaded before the model's own yaml
+    cf_dim = None
+
+    @staticmethod
+    def uses_features(config):
+        """Whether a config needs the semantic feature files at all."""
+        return bool(config["mix_alpha"] or config["align_weight"] or config["anchor_weight"])
+
+    def init_hard_negatives(self, config, dataset):
+        """Call at the end of the subclass ``__init__``, after the backbone is built."""
+        self.mix_alpha = float(config["mix_alpha"] or 0.0)
+        self.align_weight = float(config["align_weight"] or 0.0)
+        self.align_tau = float(config["align_tau"] or 0.2)
+        literal = bool(config["hnlm_literal"])
+        self.hard_norm = "none" if literal else (config["hard_norm"] or "match")
+        self.projector_grad = "all" if literal else (config["projector_grad"] or "anchor")
+        self.anchor_weight = 0.0 if literal else float(config["anchor_weight"] or 0.0)
+        if self.hard_norm not in ("match", "none"):
+            raise ValueError(f"hard_norm must be 'match' or 'none', got {self.hard_norm!r}")
+        if self.projector_grad not in ("anchor", "all"):
+            raise ValueError(f"projector_grad must be 'anchor' or 'all', got {self.projector_grad!r}")
+        self.neg_sampler = build_sampler(config, dataset).to(self.device)
+        self.semantic = self.anchor_text = self.projector = None
+        if self.uses_features(config):
+            self.semantic = SemanticNegatives(
+                FeatureSet(feature_dir(config)), dataset, n_hard=int(config["n_hard"] or 1),
+                granularity=config["hnlm_granularity"],
+            ).to(self.device)
+            if self.anchor_weight:
+                self.anchor_text = SemanticNegatives(
+                    FeatureSet(feature_dir(config, config["hnlm_anchor_feature"])), dataset,
+                    granularity="item", dim=self.semantic.dim,
+                ).to(self.device)
+            # forked RNG: building the projector must not shift the backbone's random stream
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(config["seed"] or 0))
+                self.projector = Projector(self.semantic.dim, int(config["projector_hidden"]), self.cf_dim)
+            self.projector.to(self.device)
+
+    # ----- hooks a backbone may override -------------------------------------------------------
+    def propagate(self):
+        return self.forward()
+
+    def propagate_layers(self):
+        raise NotImplementedError(f"{type(self).__name__} does not expose per-layer embeddings")
+
+    # ----- the loss ----------------------------------------------------------------------------
+    def negative_context(self, user, pos_item, neg_item):
+        """Propagate once and build the sampler's view of the batch."""
+        if self.neg_sampler.needs_layers:
+            user_layers, item_layers, pool = self.propagate_layers()
+            user_all, item_all = pool(user_layers), pool(item_layers)
+        else:
+            (user_all, item_all), user_layers, item_layers, pool = self.propagate(), None, None, None
+        return SamplerContext(user, pos_item, neg_item, user_all, item_all, user_layers, item_layers, pool)
+
+    def hard_embedding(self, user, pos_item):
+        """e_hard = proj(e_llm) for each pair (Eq. 5-6)."""
+        return self.projector(self.semantic.lookup(user, pos_item))
+
+    def semantic_terms(self, user, pos_item, u_e, pos_e, neg_e):
+        """The mixed negative (Eq. 7) and the alignment and anchor losses (Eq. 9 and the guard)."""
+        zero = u_e.new_zeros(())
+        if self.projector is None:
+            return neg_e, zero, zero
+        e_hard = self.hard_embedding(user, pos_item)
+        if self.projector_grad == "anchor":
+            e_hard = e_hard.detach()
+        if self.hard_norm == "match":
+            e_hard = match_norm(e_hard, neg_e)
+        mixed = mix_negative(neg_e, e_hard, self.mix_alpha) if self.mix_alpha else neg_e
+        align = zero
+        if self.align_weight:
+            align = self.align_weight * info_nce(u_e, torch.stack([pos_e, e_hard], dim=1), self.align_tau)
+        anchor = zero
+        if self.anchor_weight:
+            text_pos = self.projector(self.anchor_text.lookup(user, pos_item))
+            anchor = self.anchor_weight * info_nce_in_batch(text_pos, pos_e, self.align_tau)
+        return mixed, align, anchor
+
+    def calculate_loss(self, interaction):
+        if getattr(self, "restore_user_e", None) is not None or getattr(self, "restore_item_e", None) is not None:
+            self.restore_user_e, self.restore_item_e = None, None
+        user = interaction[self.USER_ID]
+        pos_item = interaction[self.ITEM_ID]
+        neg_item = interaction[self.NEG_ITEM_ID]
+        ctx = self.negative_context(user, pos_item, neg_item)
+        neg_e, chosen = self.neg_sampler(ctx)
+        self.last_negatives = chosen
+        u_e, pos_e = ctx.user_all[user], ctx.item_all[pos_item]
+        mixed, align, anchor = self.semantic_terms(user, pos_item, u_e, pos_e, neg_e)
+        return self.pair_losses(user, pos_item, chosen, u_e, pos_e, mixed, neg_e) + self.extra_losses(
+            interaction
+        ) + (align, anchor)
+
+    def extra_losses(self, interaction):
+        """Backbone-specific extra terms (SGL's contrastive loss); none by default."""
+        return ()

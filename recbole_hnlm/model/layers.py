@@ -1,0 +1,46 @@
+"""Shared pieces of the HNLM objective: the projector (Eq. 6), negative mixing (Eq. 7), InfoNCE (Eq. 9)."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Projector(nn.Module):
+    """Eq. 6: e_hard = W2 ReLU(W1 e_llm + b1) + b2, from the text space into the CF space."""
+
+    def __init__(self, in_dim, hidden_dim, out_dim):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def match_norm(vec, reference, eps=1e-8):
+    """``vec`` rescaled row-wise to the L2 norm of ``reference``.
+
+    This bounds the mixed-in vector: without it the free projector can scale e_hard until
+    u . e_hard -> -inf and the BPR loss falls to 0 without learning (DESIGN.md, "A trap in Eq. 6-9").
+    """
+    return vec * (reference.norm(dim=-1, keepdim=True) / (vec.norm(dim=-1, keepdim=True) + eps))
+
+
+def mix_negative(e_neg, e_hard, alpha):
+    """Eq. 7: (1 - alpha) e_neg + alpha e_hard."""
+    return (1.0 - alpha) * e_neg + alpha * e_hard
+
+
+def info_nce(query, candidates, tau):
+    """InfoNCE with cosine similarity / tau; ``candidates[:, 0]`` is the positive (Eq. 9).
+
+    ``query`` B x d, ``candidates`` B x M x d. Returns the mean of -log softmax at the positive.
+    """
+    q = F.normalize(query, dim=-1).unsqueeze(1)
+    c = F.normalize(candidates, dim=-1)
+    logits = (q * c).sum(-1) / tau
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
+def info_nce_in_batch(query, keys, tau):
+    """InfoNCE where row i of ``keys`` is the positive of query i and the other rows its negatives."""
+    logits = F.normalize(query, dim=-1) @ F.normalize(keys, dim=-1).T / tau
+    return F.cross_entropy(logits, torch.arange(len(query), device=query.device))

@@ -1,0 +1,112 @@
+"""The plugin's counterpart of ``recbole.quick_start``: one training and evaluation run."""
+import argparse
+import logging
+import sys
+from logging import getLogger
+
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_logger, init_seed, set_color
+
+from recbole_hnlm.config import Config
+from recbole_hnlm.utils import get_model, get_trainer
+
+
+def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
+    """Config, dataset and the three dataloaders, with the dataset's derived files ensured.
+
+    The default demo set is generated on first use; a model that needs semantic features gets
+    them built (or checked) before it is constructed.
+    """
+    from recbole_hnlm.data.demo import ensure_demo_dataset
+    from recbole_hnlm.data.features import ensure_model_features
+
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    ensure_demo_dataset(config)
+    logger.info(sys.argv)
+    logger.info(config)
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    ensure_model_features(config, train_data.dataset)
+    return config, dataset, train_data, valid_data, test_data
+
+
+def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+    """Train ``model`` on ``dataset`` with RecBole's trainer, early stopping and evaluators.
+
+    Returns a dict with ``best_valid_score``, ``best_valid_result``, ``test_result`` and the
+    per-epoch seconds (``epoch_seconds``), as RecBole's ``run_recbole`` does plus timing.
+    """
+    config, _, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
+    logger = getLogger()
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
+    logger.info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    timer = _EpochTimer(trainer)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    return {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": dict(best_valid_result or {}),
+        "test_result": dict(test_result or {}),
+        "epoch_seconds": timer.seconds,
+        "saved_model_file": trainer.saved_model_file if saved else None,
+    }
+
+
+class _EpochTimer:
+    """Records the wall time of each training epoch by wrapping the trainer's ``_train_epoch``."""
+
+    def __init__(self, trainer):
+        import time
+
+        self.seconds = []
+        inner = trainer._train_epoch
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            out = inner(*args, **kwargs)
+            self.seconds.append(time.perf_counter() - start)
+            return out
+
+        trainer._train_epoch = timed
+
+
+def parse_args(argv=None):
+    """``run_recbole.py``'s command line: --model, --dataset, --config_files, and --key=value overrides.
+
+    Unknown ``--key=value`` pairs are left for RecBole's Config, which reads them from ``sys.argv``.
+    """
+    parser = argparse.ArgumentParser(description="Train and evaluate a RecBole or recbole-hnlm model.")
+    parser.add_argument("--model", "-m", type=str, default="LightGCN_HNLM", help="model name")
+    parser.add_argument("--dataset", "-d", type=str, default=None, help="dataset name (default: the demo set)")
+    parser.add_argument("--config_files", type=str, default=None, help="space-separated config files")
+    parser.add_argument("--saved", type=str, default="True", help="save the best checkpoint (True/False)")
+    args, _ = parser.parse_known_args(argv)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    config_files = args.config_files.strip().split(" ") if args.config_files else None
+    result = run_recbole_hnlm(
+        model=args.model, dataset=args.dataset, config_file_list=config_files,
+        saved=args.saved.lower() not in ("false", "0", "no"),
+    )
+    logging.getLogger().info("done: %s", {k: result[k] for k in ("model", "dataset", "test_result")})
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Hard-negative samplers usable by every backbone of the plugin (config ``neg_sampler``).
+
+* ``rns``: RecBole's uniform negative (:class:`NegativeSampler`, alias :data:`RNS`);
+* ``dns``: DNS and DNS(M, N) (:mod:`recbole_hnlm.sampler.dns`);
+* ``mixgcf``: MixGCF's positive and hop mixing (:mod:`recbole_hnlm.sampler.mixgcf`);
+* ``ahns``: AHNS's adaptive hardness (:mod:`recbole_hnlm.sampler.ahns`).
+
+:func:`export_hard_negatives` reports the negative any of them chooses for each training pair.
+"""
+from recbole_hnlm.sampler.base import (  # noqa: F401
+    SAMPLERS,
+    NegativeSampler,
+    SamplerContext,
+    TrainPositives,
+    build_sampler,
+    register_sampler,
+)
+from recbole_hnlm.sampler.ahns import AHNS  # noqa: F401  (registers "ahns")
+from recbole_hnlm.sampler.dns import DNS  # noqa: F401  (registers "dns")
+from recbole_hnlm.sampler.mixgcf import MixGCF  # noqa: F401  (registers "mixgcf")
+
+RNS = NegativeSampler
+
+from recbole_hnlm.sampler.export import export_hard_negatives, write_hard_negatives  # noqa: E402,F401

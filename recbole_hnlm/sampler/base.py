@@ -1,0 +1,100 @@
+"""Negative samplers that run inside a model's loss, on the embeddings already propagated for the batch.
+
+A sampler is called once per batch with a :class:`SamplerContext` and returns the negative's
+CF embedding (pooled like the backbone's output) and, for each pair, the item it chose (for a
+synthesised negative such as MixGCF's, the candidate it was built from), so that any sampler can
+report its hard negatives (the fine-tuning stage uses them as labels).
+"""
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import torch
+
+
+@dataclass
+class SamplerContext:
+    user: torch.Tensor                 # B
+    pos_item: torch.Tensor             # B
+    neg_item: torch.Tensor             # B, RecBole's uniform sample (RNS)
+    user_all: torch.Tensor             # n_users x d, pooled
+    item_all: torch.Tensor             # n_items x d, pooled
+    user_layers: Optional[List[torch.Tensor]] = None   # per layer, n_users x d_l (samplers with needs_layers)
+    item_layers: Optional[List[torch.Tensor]] = None
+    pool: Optional[Callable] = None    # list of per-layer tensors -> pooled tensor, as the backbone pools
+
+
+class TrainPositives:
+    """Membership test for (user, item) training pairs, and uniform candidates that avoid them."""
+
+    def __init__(self, dataset):
+        self.n_items = dataset.item_num
+        users = torch.as_tensor(dataset.inter_feat[dataset.uid_field]).long()
+        items = torch.as_tensor(dataset.inter_feat[dataset.iid_field]).long()
+        self.codes = torch.unique(users * self.n_items + items)  # sorted
+
+    def to(self, device):
+        self.codes = self.codes.to(device)
+        return self
+
+    def contains(self, users, items):
+        """Boolean tensor shaped like ``items``: is (user, item) a training interaction."""
+        codes = users.reshape(-1, *([1] * (items.dim() - 1))) * self.n_items + items
+        pos = torch.searchsorted(self.codes, codes).clamp(max=len(self.codes) - 1)
+        return self.codes[pos] == codes
+
+    def sample(self, users, m, generator=None, max_rounds=20):
+        """B x m item ids drawn uniformly from items 1..n_items-1 that are not the user's training positives."""
+        device = users.device
+        cand = torch.randint(1, self.n_items, (len(users), m), device=device, generator=generator)
+        for _ in range(max_rounds):
+            bad = self.contains(users, cand)
+            if not bool(bad.any()):
+                return cand
+            cand[bad] = torch.randint(1, self.n_items, (int(bad.sum()),), device=device, generator=generator)
+        bad = self.contains(users, cand)
+        if bool(bad.any()):  # users who own most items: draw the rest from their complement exactly
+            cand[bad] = self._sample_complement(users.reshape(-1, 1).expand_as(cand)[bad], generator)
+        return cand
+
+    def _sample_complement(self, users, generator=None):
+        """One item per entry of ``users``, uniform over the items that are not its training positives."""
+        items = torch.arange(1, self.n_items, device=users.device)
+        allowed = ~self.contains(users, items.expand(len(users), -1))
+        empty = ~allowed.any(dim=1)
+        if bool(empty.any()):
+            raise RuntimeError(f"user {int(users[empty][0])} has every item as a training positive: no negative exists")
+        return items[torch.multinomial(allowed.float(), 1, generator=generator).squeeze(1)]
+
+
+class NegativeSampler:
+    """RNS: the negative RecBole sampled uniformly (``train_neg_sample_args``)."""
+
+    name = "rns"
+    needs_layers = False
+
+    def __init__(self, config, dataset):
+        self.config = config
+
+    def to(self, device):
+        return self
+
+    def __call__(self, ctx: SamplerContext):
+        return ctx.item_all[ctx.neg_item], ctx.neg_item
+
+
+SAMPLERS = {"rns": NegativeSampler}
+
+
+def register_sampler(cls):
+    """Class decorator: make ``cls`` available as ``neg_sampler: <cls.name>``."""
+    SAMPLERS[cls.name] = cls
+    return cls
+
+
+def build_sampler(config, dataset):
+    name = str(config["neg_sampler"] or "rns").lower()
+    if name not in SAMPLERS:
+        raise ValueError(f"neg_sampler {name!r} is unknown; choose one of {sorted(SAMPLERS)}")
+    return SAMPLERS[name](config, dataset)
+
+

@@ -9,6 +9,8 @@ import os
 
 import recbole
 import yaml
+
+import recbole_hnlm.compat  # noqa: F401  (RecBole 1.2.1 shims before RecBole is used)
 from recbole.config import Config as RecBoleConfig
 
 from recbole_hnlm.utils import get_model

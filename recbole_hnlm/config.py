@@ -5,12 +5,12 @@ RecBole overall.yaml < plugin overall.yaml < RecBole model yaml < plugin model y
 < RecBole dataset yaml < plugin dataset yaml < ``<data_path>/<ds>/<ds>.yaml`` (written by the converter)
 < config files < config dict < command line.
 """
+import recbole_hnlm.compat  # noqa: F401,I001  (RecBole 1.2.1 shims, before RecBole is imported)
 import os
 
 import recbole
 import yaml
 
-import recbole_hnlm.compat  # noqa: F401  (RecBole 1.2.1 shims before RecBole is used)
 from recbole.config import Config as RecBoleConfig
 
 from recbole_hnlm.utils import get_model

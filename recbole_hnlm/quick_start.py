@@ -1,4 +1,5 @@
 """The plugin's counterpart of ``recbole.quick_start``: one training and evaluation run."""
+import recbole_hnlm.compat  # noqa: F401,I001  (RecBole 1.2.1 shims, before RecBole is imported)
 import argparse
 import logging
 import sys
@@ -42,7 +43,9 @@ def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dic
     """
     config, _, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
     logger = getLogger()
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    # `train_seed` varies model init and batch order while `seed` keeps the data split fixed
+    train_seed = config["seed"] if config["train_seed"] is None else config["train_seed"]
+    init_seed(train_seed + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)

@@ -1,4 +1,5 @@
 """Model and trainer lookup: the plugin first, then RecBole (the RecBole-GNN pattern)."""
+import recbole_hnlm.compat  # noqa: F401,I001  (RecBole 1.2.1 shims, before RecBole is imported)
 import importlib
 
 from recbole.utils import get_model as recbole_get_model

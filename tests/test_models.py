@@ -68,3 +68,33 @@ def test_training_does_not_collapse(data_root):
     assert guarded["best_valid_result"]["ndcg@20"] >= 0.9 * plain
     # the trap is real: this is what the guard prevents
     assert literal["best_valid_result"]["ndcg@20"] < 0.5 * plain
+
+
+def test_checkpoint_saves_reloads_and_resumes(data_root):
+    """RecBole checkpoints (a pickled Config inside) load on torch >= 2.6 through the plugin trainer."""
+    from recbole_hnlm.utils import get_trainer
+
+    cfg = base_config(data_root, epochs=1, mix_alpha=0.2, align_weight=0.1, anchor_weight=0.1)
+    first = run_recbole_hnlm(model="LightGCN_HNLM", config_dict=cfg, saved=True)
+    path = first["saved_model_file"]
+    config, _, train_data, valid_data, test_data = prepare("LightGCN_HNLM", config_dict=dict(cfg, epochs=2))
+    model = get_model("LightGCN_HNLM")(config, train_data.dataset)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    again = trainer.evaluate(test_data, load_best_model=True, model_file=path)
+    assert dict(again) == first["test_result"]
+    trainer.resume_checkpoint(path)
+    assert trainer.start_epoch == 1
+    trainer.fit(train_data, valid_data, saved=False)  # trains epoch 1 only
+    assert trainer.start_epoch == 1 and trainer.best_valid_score > 0
+
+
+@pytest.mark.parametrize("name", ["MF_HNLM", "LightGCN_HNLM", "NGCF_HNLM", "SGL_HNLM"])
+def test_per_layer_embeddings_pool_to_the_backbone_output(data_root, name):
+    """Layer-wise samplers (MixGCF) see the same embeddings as the backbone's forward."""
+    config, _, train_data, _, _ = prepare(name, config_dict=base_config(data_root, **OFF))
+    model = get_model(name)(config, train_data.dataset).eval()
+    with torch.no_grad():
+        user_layers, item_layers, pool = model.propagate_layers()
+        users, items = model.propagate()
+    assert torch.allclose(pool(user_layers), users, atol=1e-6)
+    assert torch.allclose(pool(item_layers), items, atol=1e-6)

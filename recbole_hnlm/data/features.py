@@ -25,6 +25,7 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 
 FORMAT = "recbole-hnlm-features"
@@ -260,11 +261,15 @@ class SemanticNegatives:
         self.dim = meta["dim"]
         self.n_items = dataset.item_num
         uid, iid = dataset.uid_field, dataset.iid_field
-        vectors = np.asarray(feature_set.embeddings[:, :n_hard, :], dtype=np.float32).mean(axis=1)
+        stored = feature_set.embeddings
+        # the table keeps the file's dtype (float16 halves memory); lookups return float32
+        if n_hard == 1:
+            vectors = np.array(stored[:, 0, :])
+        else:
+            vectors = np.asarray(stored[:, :n_hard, :], dtype=np.float32).mean(axis=1).astype(stored.dtype)
 
         def to_ids(field, tokens):
-            table = dataset.field2token_id[field]
-            return np.fromiter((table.get(t, -1) for t in tokens), dtype=np.int64, count=len(tokens))
+            return pd.Index(dataset.field2id_token[field]).get_indexer(np.asarray(tokens)).astype(np.int64)
 
         if self.granularity == "pair":
             users, items = to_ids(uid, feature_set.keys[:, 0]), to_ids(iid, feature_set.keys[:, 1])
@@ -277,7 +282,7 @@ class SemanticNegatives:
             field, size = (uid, dataset.user_num) if self.granularity == "user" else (iid, dataset.item_num)
             ids = to_ids(field, feature_set.keys)
             known = ids >= 0
-            self.table = torch.zeros(size, self.dim)
+            self.table = torch.zeros(size, self.dim, dtype=torch.from_numpy(vectors[:0]).dtype)
             self.present = torch.zeros(size, dtype=torch.bool)
             self.table[torch.from_numpy(ids[known])] = torch.from_numpy(vectors[known])
             self.present[torch.from_numpy(ids[known])] = True
@@ -321,7 +326,7 @@ class SemanticNegatives:
         missing, index = self._missing(users, items)
         if bool(missing.any()):
             raise FeatureFileError(f"{self.directory}: {int(missing.sum())} pairs in the batch have no embedding")
-        return self.table[index]
+        return self.table[index].float()
 
 
 def ensure_model_features(config, train_dataset):

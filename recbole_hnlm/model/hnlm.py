@@ -31,6 +31,12 @@ from recbole_hnlm.model.layers import Projector, info_nce, info_nce_in_batch, ma
 from recbole_hnlm.sampler import SamplerContext, build_sampler
 
 
+def split_layers(layers, n_users, n_items):
+    """Per-layer node embeddings -> (per-layer user embeddings, per-layer item embeddings)."""
+    parts = [torch.split(x, [n_users, n_items]) for x in layers]
+    return [u for u, _ in parts], [i for _, i in parts]
+
+
 class HardNegativeMixin:
     needs_semantic_features = True
     shared_properties = ("hnlm.yaml",)  # loaded before the model's own yaml

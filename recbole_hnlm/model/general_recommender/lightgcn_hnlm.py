@@ -2,7 +2,7 @@
 import torch
 from recbole.model.general_recommender.lightgcn import LightGCN
 
-from recbole_hnlm.model.hnlm import HardNegativeMixin
+from recbole_hnlm.model.hnlm import HardNegativeMixin, split_layers
 
 
 class LightGCN_HNLM(HardNegativeMixin, LightGCN):
@@ -15,8 +15,7 @@ class LightGCN_HNLM(HardNegativeMixin, LightGCN):
         layers = [self.get_ego_embeddings()]
         for _ in range(self.n_layers):
             layers.append(torch.sparse.mm(self.norm_adj_matrix, layers[-1]))
-        split = [torch.split(x, [self.n_users, self.n_items]) for x in layers]
-        return [u for u, _ in split], [i for _, i in split], mean_pool
+        return (*split_layers(layers, self.n_users, self.n_items), mean_pool)
 
     def pair_losses(self, user, pos_item, neg_item, u_e, pos_e, neg_e, sampled_neg_e):
         mf_loss = self.mf_loss(torch.mul(u_e, pos_e).sum(dim=1), torch.mul(u_e, neg_e).sum(dim=1))

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from recbole.model.general_recommender.ngcf import NGCF
 from torch import nn
 
-from recbole_hnlm.model.hnlm import HardNegativeMixin
+from recbole_hnlm.model.hnlm import HardNegativeMixin, split_layers
 
 
 class NGCF_HNLM(HardNegativeMixin, NGCF):
@@ -19,8 +19,7 @@ class NGCF_HNLM(HardNegativeMixin, NGCF):
         for gnn in self.GNNlayers:
             x = nn.LeakyReLU(negative_slope=0.2)(gnn(adj, self.eye_matrix, layers[-1]))
             layers.append(F.normalize(self.emb_dropout(x), p=2, dim=1))
-        split = [torch.split(x, [self.n_users, self.n_items]) for x in layers]
-        return [u for u, _ in split], [i for _, i in split], concat_pool
+        return (*split_layers(layers, self.n_users, self.n_items), concat_pool)
 
     def pair_losses(self, user, pos_item, neg_item, u_e, pos_e, neg_e, sampled_neg_e):
         mf_loss = self.mf_loss((u_e * pos_e).sum(dim=1), (u_e * neg_e).sum(dim=1))

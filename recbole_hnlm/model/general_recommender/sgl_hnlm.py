@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from recbole.model.general_recommender.sgl import SGL
 
 from recbole_hnlm.model.general_recommender.lightgcn_hnlm import mean_pool
-from recbole_hnlm.model.hnlm import HardNegativeMixin
+from recbole_hnlm.model.hnlm import HardNegativeMixin, split_layers
 
 
 class SGL_HNLM(HardNegativeMixin, SGL):
@@ -20,8 +20,7 @@ class SGL_HNLM(HardNegativeMixin, SGL):
         layers = [torch.cat([self.user_embedding.weight, self.item_embedding.weight])]
         for _ in range(self.n_layers):
             layers.append(torch.sparse.mm(self.train_graph, layers[-1]))
-        split = [torch.split(x, [self.n_users, self.n_items]) for x in layers]
-        return [u for u, _ in split], [i for _, i in split], mean_pool
+        return (*split_layers(layers, self.n_users, self.n_items), mean_pool)
 
     def pair_losses(self, user, pos_item, neg_item, u_e, pos_e, neg_e, sampled_neg_e):
         bpr = torch.sum(-F.logsigmoid((u_e * pos_e).sum(dim=1) - (u_e * neg_e).sum(dim=1)))

@@ -43,17 +43,23 @@ class TrainPositives:
         return self.codes[pos] == codes
 
     def sample(self, users, m, generator=None, max_rounds=20):
-        """B x m item ids drawn uniformly from items 1..n_items-1 that are not the user's training positives."""
+        """B x m item ids drawn uniformly from items 1..n_items-1 that are not the user's training positives.
+
+        Rejection sampling: only the draws that hit a positive are redrawn and checked again; what is
+        left after ``max_rounds`` (users who own most items) is drawn from the user's complement exactly.
+        """
         device = users.device
         cand = torch.randint(1, self.n_items, (len(users), m), device=device, generator=generator)
+        rows, cols = self.contains(users, cand).nonzero(as_tuple=True)
         for _ in range(max_rounds):
-            bad = self.contains(users, cand)
-            if not bool(bad.any()):
+            if len(rows) == 0:
                 return cand
-            cand[bad] = torch.randint(1, self.n_items, (int(bad.sum()),), device=device, generator=generator)
-        bad = self.contains(users, cand)
-        if bool(bad.any()):  # users who own most items: draw the rest from their complement exactly
-            cand[bad] = self._sample_complement(users.reshape(-1, 1).expand_as(cand)[bad], generator)
+            redraw = torch.randint(1, self.n_items, (len(rows),), device=device, generator=generator)
+            cand[rows, cols] = redraw
+            still = self.contains(users[rows], redraw)
+            rows, cols = rows[still], cols[still]
+        if len(rows):
+            cand[rows, cols] = self._sample_complement(users[rows], generator)
         return cand
 
     def _sample_complement(self, users, generator=None):

@@ -1,0 +1,219 @@
+"""LLM-enhanced CF baselines on profile embeddings, as mixins for any plugin backbone.
+
+* :class:`RLMRecConMixin`: RLMRec-Con (Ren et al., WWW 2024, contrastive alignment): an MLP maps
+  each profile embedding s into the CF space and an InfoNCE (cosine / tau) aligns it with the CF
+  embedding e of the same user / positive item / negative item:
+  L = L_rec + w * [InfoNCE(e_u, MLP(s_u)) + InfoNCE(e_i+, MLP(s_i+)) + InfoNCE(e_i-, MLP(s_i-))],
+  the users' negatives being every other user's profile, the items' the other items of the batch
+  (as the official code does; a user appears several times in a batch, so in-batch user negatives
+  would often be the user itself).
+* :class:`RLMRecGenMixin`: RLMRec-Gen (generative alignment by masked reconstruction): a random
+  ``rlmrec_mask_ratio`` of all user and item nodes have their input embedding replaced by a learnable
+  mask token before propagation (the recommendation loss uses this masked propagation, as the
+  official code does); an MLP maps the propagated CF embeddings of the masked nodes into the profile
+  space, where an InfoNCE (cosine / tau, the other masked nodes as negatives) reconstructs their
+  profiles. Graph backbones only (with MF a masked node has nothing to reconstruct from).
+* :class:`KARMixin`: KAR (Xi et al., RecSys 2024): a hybrid-expert adaptor turns the user's reasoning
+  knowledge (user profile) and the item's factual knowledge (item profile) into augmented vectors,
+  k_hat = sum_e g_e(k) E_e(k) over shared experts (used by both kinds) and kind-specific experts,
+  with softmax gates g per kind; the augmented vector is added to the ID embedding that the
+  backbone takes as input (the backbone's "additional input feature" for ID-only CF models).
+
+The profile MLPs and experts reuse :class:`recbole_hnlm.model.layers.Projector`; the InfoNCE is
+:func:`recbole_hnlm.model.layers.info_nce_in_batch`. Profiles come from
+:mod:`recbole_hnlm.model.profiles`. Defaults (official code: HKUDS/RLMRec ``lightgcn_plus`` /
+``lightgcn_gene``; YunjiaXi/Open-World-Knowledge-Augmented-Recommendation) are in
+``properties/llm_enhanced.yaml``.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recbole_hnlm.model.layers import Projector, info_nce_in_batch
+from recbole_hnlm.model.profiles import profile_tables
+
+
+class AugmentedEmbedding(nn.Module):
+    """Stands in for a backbone's ``nn.Embedding``: its ``weight`` is the ID table, plus an optional
+    computed term (KAR's augmented vectors), with optionally some rows replaced by a mask token
+    (RLMRec-Gen). Every backbone reads its input embeddings through ``.weight`` or ``(index)``, so
+    wrapping the two tables changes the input of MF, LightGCN, NGCF and SGL alike.
+    """
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+        self.num_embeddings, self.embedding_dim = base.num_embeddings, base.embedding_dim
+        self.extra = None          # callable: index tensor or None (all rows) -> rows x d
+        self.mask_rows = None      # long tensor of rows to replace by ``mask_token``
+        self.mask_token = None
+
+    @property
+    def weight(self):
+        w = self.base.weight
+        if self.extra is not None:
+            w = w + self.extra(None)
+        if self.mask_rows is not None and len(self.mask_rows):
+            w = w.index_put((self.mask_rows,), self.mask_token.expand(len(self.mask_rows), -1))
+        return w
+
+    def forward(self, index):
+        if self.mask_rows is not None:
+            return self.weight[index]
+        out = self.base(index)
+        return out if self.extra is None else out + self.extra(index)
+
+
+def info_nce_all(query, keys, target, tau):
+    """InfoNCE with cosine / tau where ``keys[target[b]]`` is query b's positive and all other keys its negatives."""
+    logits = F.normalize(query, dim=-1) @ F.normalize(keys, dim=-1).T / tau
+    return F.cross_entropy(logits, target)
+
+
+def _wrap_embeddings(model):
+    for name in ("user_embedding", "item_embedding"):
+        emb = getattr(model, name)
+        if not isinstance(emb, AugmentedEmbedding):
+            setattr(model, name, AugmentedEmbedding(emb))
+    return model.user_embedding, model.item_embedding
+
+
+class ProfileMixin:
+    """Loads the profile tables as buffers; the subclasses' ``__init__`` build their parts with a
+    forked RNG so that the backbone's random stream is the same as without them."""
+
+    shared_properties = ("hnlm.yaml", "llm_enhanced.yaml")
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        user_profile, item_profile = profile_tables(config, dataset)
+        self.register_buffer("user_profile", user_profile.to(self.device))
+        self.register_buffer("item_profile", item_profile.to(self.device))
+        self.profile_dim = item_profile.shape[1]
+        self.ego_dim = self.user_embedding.embedding_dim
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(config["seed"] or 0))
+            self.build_llm_parts(config)
+
+    def build_llm_parts(self, config):
+        raise NotImplementedError
+
+    def negative_context(self, user, pos_item, neg_item):
+        ctx = super().negative_context(user, pos_item, neg_item)
+        self._batch_ctx = ctx  # the batch's propagated embeddings, for extra_losses
+        return ctx
+
+
+class RLMRecConMixin(ProfileMixin):
+    def build_llm_parts(self, config):
+        self.kd_weight = float(config["rlmrec_kd_weight"])
+        self.kd_tau = float(config["rlmrec_kd_tau"])
+        self.profile_mlp = Projector(self.profile_dim, (self.profile_dim + self.cf_dim) // 2, self.cf_dim).to(self.device)
+
+    def contrastive_alignment(self, ctx, neg_item):
+        """InfoNCE(e, MLP(s)) for the batch's users (against all users) and positive / negative items (in batch)."""
+        users = info_nce_all(ctx.user_all[ctx.user], self.profile_mlp(self.user_profile), ctx.user, self.kd_tau)
+        items = [
+            info_nce_in_batch(ctx.item_all[i], self.profile_mlp(self.item_profile[i]), self.kd_tau)
+            for i in (ctx.pos_item, neg_item)
+        ]
+        return users + sum(items)
+
+    def extra_losses(self, interaction):
+        kd = self.kd_weight * self.contrastive_alignment(self._batch_ctx, self.last_negatives)
+        return super().extra_losses(interaction) + (kd,)
+
+
+class RLMRecGenMixin(ProfileMixin):
+    def build_llm_parts(self, config):
+        self.mask_ratio = float(config["rlmrec_mask_ratio"])
+        self.recon_weight = float(config["rlmrec_recon_weight"])
+        self.recon_tau = float(config["rlmrec_recon_tau"])
+        self.mask_token = nn.Parameter(torch.zeros(1, self.ego_dim, device=self.device))
+        self.recon_mlp = Projector(self.cf_dim, (self.profile_dim + self.cf_dim) // 2, self.profile_dim).to(self.device)
+        _wrap_embeddings(self)
+
+    def negative_context(self, user, pos_item, neg_item):
+        if not self.training:  # e.g. export_hard_negatives: no masking outside training
+            return super().negative_context(user, pos_item, neg_item)
+        n_nodes = self.n_users + self.n_items
+        seeds = torch.randperm(n_nodes, device=self.device)[: max(1, int(round(self.mask_ratio * n_nodes)))]
+        self._mask_seeds = seeds
+        u_emb, i_emb = self.user_embedding, self.item_embedding
+        u_emb.mask_rows, i_emb.mask_rows = seeds[seeds < self.n_users], seeds[seeds >= self.n_users] - self.n_users
+        u_emb.mask_token = i_emb.mask_token = self.mask_token
+        try:
+            return super().negative_context(user, pos_item, neg_item)
+        finally:
+            u_emb.mask_rows = i_emb.mask_rows = None
+
+    def masked_reconstruction(self, ctx, seeds):
+        """InfoNCE between MLP(propagated CF embedding) and the profile of each masked node."""
+        cf = torch.cat([ctx.user_all, ctx.item_all])[seeds]
+        profiles = torch.cat([self.user_profile, self.item_profile])[seeds]
+        return info_nce_in_batch(self.recon_mlp(cf), profiles, self.recon_tau)
+
+    def extra_losses(self, interaction):
+        recon = self.recon_weight * self.masked_reconstruction(self._batch_ctx, self._mask_seeds)
+        return super().extra_losses(interaction) + (recon,)
+
+
+class HybridExpertAdaptor(nn.Module):
+    """KAR's hybrid-expert adaptor: shared experts for all knowledge kinds, specific ones per kind.
+
+    ``forward(kind, k)`` = sum_e softmax(W_kind k)_e E_e(k) over the shared experts and ``kind``'s own.
+    Each expert is an MLP (``Projector``) in_dim -> hidden -> out_dim.
+    """
+
+    def __init__(self, kinds, in_dim, out_dim, n_shared=2, n_specific=5, hidden=128):
+        super().__init__()
+        self.shared = nn.ModuleList(Projector(in_dim, hidden, out_dim) for _ in range(n_shared))
+        self.specific = nn.ModuleDict({
+            k: nn.ModuleList(Projector(in_dim, hidden, out_dim) for _ in range(n_specific)) for k in kinds
+        })
+        self.gates = nn.ModuleDict({k: nn.Linear(in_dim, n_shared + n_specific) for k in kinds})
+
+    def gate(self, kind, k):
+        return torch.softmax(self.gates[kind](k), dim=-1)
+
+    def forward(self, kind, k):
+        experts = torch.stack([e(k) for e in [*self.shared, *self.specific[kind]]], dim=1)  # n x E x out
+        return (self.gate(kind, k).unsqueeze(-1) * experts).sum(dim=1)
+
+
+class KARMixin(ProfileMixin):
+    def build_llm_parts(self, config):
+        self.kar_adaptor = HybridExpertAdaptor(
+            ("reasoning", "factual"), self.profile_dim, self.ego_dim,
+            n_shared=int(config["kar_shared_experts"]), n_specific=int(config["kar_specific_experts"]),
+            hidden=int(config["kar_expert_hidden"]),
+        ).to(self.device)
+        user_emb, item_emb = _wrap_embeddings(self)
+        user_emb.extra = self.user_knowledge
+        item_emb.extra = self.item_knowledge
+
+    def user_knowledge(self, index=None):
+        """Augmented reasoning vectors (from user profiles) of ``index`` (all users when None)."""
+        return self._knowledge("reasoning", self.user_profile, index)
+
+    def item_knowledge(self, index=None):
+        """Augmented factual vectors (from item profiles) of ``index`` (all items when None)."""
+        return self._knowledge("factual", self.item_profile, index)
+
+    def _knowledge(self, kind, profiles, index):
+        cache = getattr(self, "_kar_cache", None)
+        if cache is not None:  # within one training batch: the adaptor runs once over all rows
+            if kind not in cache:
+                cache[kind] = self.kar_adaptor(kind, profiles)
+            return cache[kind] if index is None else cache[kind][index]
+        return self.kar_adaptor(kind, profiles if index is None else profiles[index])
+
+    def negative_context(self, user, pos_item, neg_item):
+        self._kar_cache = {} if self.training else None
+        return super().negative_context(user, pos_item, neg_item)
+
+    def extra_losses(self, interaction):
+        try:
+            return super().extra_losses(interaction)  # (SGL's views reuse the batch's cache)
+        finally:
+            self._kar_cache = None  # the step changes the parameters: never reuse across batches

@@ -1,0 +1,118 @@
+"""The sampler baselines as named models: 1-epoch runs through quick_start and the CLI, exact
+equivalences with their RecBole backbones, and the hard-negative export."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, base_config
+from recbole_hnlm.model.general_recommender import SAMPLER_BASELINES
+from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
+from recbole_hnlm.sampler import DNS, AHNS, MixGCF, TrainPositives, export_hard_negatives, write_hard_negatives
+from recbole_hnlm.sampler.export import load_checkpoint
+from recbole_hnlm.sampler.export import main as export_main
+from recbole_hnlm.utils import get_model, plugin_model_names
+
+SAMPLER_CLASS = {"DNS": DNS, "MixGCF": MixGCF, "AHNS": AHNS}
+FAST = {"LightGCN_DNS", "LightGCN_MixGCF", "LightGCN_AHNS", "MF_DNS", "MF_MixGCF", "MF_AHNS"}
+
+
+def test_every_backbone_has_every_sampler():
+    names = set(plugin_model_names())
+    for backbone in ("MF", "LightGCN", "NGCF", "SGL"):
+        for sampler in SAMPLER_CLASS:
+            assert f"{backbone}_{sampler}" in names
+            assert issubclass(get_model(f"{backbone}_{sampler}"), get_model(f"{backbone}_HNLM"))
+            assert os.path.isfile(ROOT / "recbole_hnlm" / "properties" / "model" / f"{backbone}_{sampler}.yaml")
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in SAMPLER_BASELINES]
+)
+def test_named_model_runs_one_epoch(data_root, name):
+    config, _, train_data, _, _ = prepare(model=name, config_dict=base_config(data_root))
+    assert config["mix_alpha"] == 0 and config["align_weight"] == 0  # a pure sampler baseline
+    model = get_model(name)(config, train_data.dataset)
+    assert type(model.neg_sampler) is SAMPLER_CLASS[name.split("_")[1]]
+    result = run_recbole_hnlm(model=name, config_dict=base_config(data_root), saved=False)
+    assert len(result["epoch_seconds"]) == 1
+    assert set(result["test_result"]) == {"recall@10", "recall@20", "ndcg@10", "ndcg@20"}
+    assert all(np.isfinite(v) and v > 0 for v in result["test_result"].values())
+
+
+@pytest.mark.parametrize("backbone,named", [("LightGCN", "LightGCN_DNS"), ("BPR", "MF_DNS")])
+def test_dns_with_one_candidate_reproduces_the_backbone(data_root, backbone, named):
+    cfg = base_config(data_root, epochs=2)
+    ref = run_recbole_hnlm(model=backbone, config_dict=cfg, saved=False)
+    mine = run_recbole_hnlm(model=named, config_dict=dict(cfg, dns_m=1), saved=False)
+    assert mine["test_result"] == ref["test_result"]
+    assert mine["best_valid_result"] == ref["best_valid_result"]
+
+
+def test_hard_samplers_change_training(data_root):
+    cfg = base_config(data_root, epochs=2)
+    ref = run_recbole_hnlm(model="LightGCN", config_dict=cfg, saved=False)["best_valid_result"]
+    for name in ("LightGCN_DNS", "LightGCN_MixGCF", "LightGCN_AHNS"):
+        assert run_recbole_hnlm(model=name, config_dict=cfg, saved=False)["best_valid_result"] != ref
+
+
+def test_cli_runs_a_named_model(data_root):
+    cmd = [sys.executable, str(ROOT / "run_recbole_hnlm.py"), "--model=LightGCN_MixGCF", "--epochs=1",
+           f"--data_path={data_root}", "--show_progress=False", "--saved=False", "--mixgcf_m=8",
+           f"--checkpoint_dir={data_root}/saved"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=data_root.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = out.stdout + out.stderr
+    assert "neg_sampler = mixgcf" in log and "mixgcf_m = 8" in log and "test result" in log
+
+
+def test_export_hard_negatives_from_a_checkpoint(data_root, tmp_path):
+    cfg = base_config(data_root, mixgcf_m=16)
+    result = run_recbole_hnlm(model="LightGCN_MixGCF", config_dict=cfg, saved=True)
+    model, train_data = load_checkpoint(result["saved_model_file"])
+    assert type(model.neg_sampler) is MixGCF and model.training
+    users, items, negs = export_hard_negatives(model, train_data, batch_size=1000)
+    ds = train_data.dataset
+    assert len(users) == len(items) == len(negs) == len(ds.inter_feat)
+    assert model.training  # mode restored
+    # the export is the training pairs, in order, each with a negative that is not a training positive
+    assert np.array_equal(items, ds.id2token(ds.iid_field, ds.inter_feat[ds.iid_field].numpy()))
+    import torch
+
+    u = torch.as_tensor(ds.token2id(ds.uid_field, users))
+    n = torch.as_tensor(ds.token2id(ds.iid_field, negs))
+    assert not TrainPositives(ds).contains(u, n).any()
+    # the CLI writes the same kind of rows as a TSV
+    out = tmp_path / "neg" / "mixgcf.tsv"
+    export_main([result["saved_model_file"], str(out)])
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "user_id:token\titem_id:token\tneg_item_id:token"
+    assert len(lines) == len(users) + 1
+    assert write_hard_negatives(str(tmp_path / "x.tsv"), users[:3], items[:3], negs[:3]) == 3
+
+
+@pytest.mark.slow
+def test_hnlm_model_with_a_hard_sampler(data_root):
+    """Semantic mixing on top of a DNS negative (the HNLM model with ``neg_sampler: dns``)."""
+    cfg = base_config(data_root, neg_sampler="dns", dns_m=8)
+    result = run_recbole_hnlm(model="LightGCN_HNLM", config_dict=cfg, saved=False)
+    assert all(np.isfinite(v) for v in result["test_result"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_mixgcf_on_ml100k_exports_one_valid_negative_per_training_pair(ml100k_root):
+    cfg = base_config(ml100k_root, epochs=1, train_batch_size=2048)
+    result = run_recbole_hnlm(model="LightGCN_MixGCF", dataset="ml-100k", config_dict=cfg, saved=True)
+    assert result["test_result"]["ndcg@20"] > 0.05
+    model, train_data = load_checkpoint(result["saved_model_file"])
+    users, items, negs = export_hard_negatives(model, train_data)
+    ds = train_data.dataset
+    assert len(negs) == len(ds.inter_feat) and 75_000 < len(negs) < 85_000  # ~80 % of ml-100k's 100,000
+    import torch
+
+    u = torch.as_tensor(ds.token2id(ds.uid_field, users))
+    n = torch.as_tensor(ds.token2id(ds.iid_field, negs))
+    assert not TrainPositives(ds).contains(u, n).any()

@@ -1,0 +1,196 @@
+"""LLM-enhanced baselines (RLMRec-Con, RLMRec-Gen, KAR): their parts on hand-made tensors, and
+1-epoch runs of every named model on the demo set (item profiles: the built-in item-text set)."""
+import numpy as np
+import pytest
+import torch
+from recbole.data import create_dataset
+from torch import nn
+
+from conftest import base_config
+from recbole_hnlm.config import Config
+from recbole_hnlm.data.features import write_features
+from recbole_hnlm.model.general_recommender import LLM_BASELINES
+from recbole_hnlm.model.layers import info_nce_in_batch
+from recbole_hnlm.model.llm_enhanced import AugmentedEmbedding, HybridExpertAdaptor, ProfileMixin
+from recbole_hnlm.model.profiles import mean_item_profile, profile_tables
+from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
+from recbole_hnlm.utils import get_model
+
+FAST = {"LightGCN_RLMRecCon", "LightGCN_RLMRecGen", "LightGCN_KAR", "MF_RLMRecCon", "MF_KAR"}
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory):
+    """One demo data_path for the module, so that the item-text features are built once."""
+    root = tmp_path_factory.mktemp("llm") / "atomic_data"
+    root.mkdir()
+    return root
+
+
+def test_augmented_embedding_adds_and_masks():
+    torch.manual_seed(0)
+    base = nn.Embedding(5, 3)
+    emb = AugmentedEmbedding(base)
+    assert torch.equal(emb.weight, base.weight) and torch.equal(emb(torch.tensor([1, 4])), base.weight[[1, 4]])
+    extra = torch.randn(5, 3)
+    emb.extra = lambda index: extra if index is None else extra[index]
+    assert torch.allclose(emb.weight, base.weight + extra)
+    assert torch.allclose(emb(torch.tensor([2, 0])), (base.weight + extra)[[2, 0]])
+    token = nn.Parameter(torch.full((1, 3), 7.0))
+    emb.mask_rows, emb.mask_token = torch.tensor([1, 3]), token
+    w = emb.weight
+    assert torch.equal(w[[1, 3]], torch.full((2, 3), 7.0))
+    assert torch.allclose(w[[0, 2, 4]], (base.weight + extra)[[0, 2, 4]])
+    w.sum().backward()
+    assert torch.equal(token.grad, torch.full((1, 3), 2.0))  # two rows use the token
+    assert torch.equal(base.weight.grad[[1, 3]], torch.zeros(2, 3))  # masked rows get no gradient
+
+
+def test_hybrid_expert_adaptor_gates_and_experts():
+    torch.manual_seed(0)
+    ad = HybridExpertAdaptor(("reasoning", "factual"), in_dim=6, out_dim=4, n_shared=2, n_specific=3, hidden=8)
+    k = torch.randn(10, 6)
+    g = ad.gate("reasoning", k)
+    assert g.shape == (10, 5) and torch.allclose(g.sum(1), torch.ones(10))
+    out = ad("reasoning", k)
+    experts = torch.stack([e(k) for e in [*ad.shared, *ad.specific["reasoning"]]], 1)
+    assert torch.allclose(out, (g.unsqueeze(-1) * experts).sum(1))
+    # the factual kind's own experts do not touch the reasoning output; the shared ones do
+    with torch.no_grad():
+        for p in ad.specific["factual"].parameters():
+            p.add_(1.0)
+    assert torch.allclose(ad("reasoning", k), out)
+    with torch.no_grad():
+        for p in ad.shared.parameters():
+            p.add_(1.0)
+    assert not torch.allclose(ad("reasoning", k), out)
+
+
+@pytest.fixture
+def tiny_dataset(data_root):
+    folder = data_root / "tiny"
+    folder.mkdir()
+    rows = {"u1": [1, 2], "u2": [2, 3, 4], "u3": [4]}
+    with open(folder / "tiny.inter", "w", encoding="utf-8") as f:
+        f.write("user_id:token\titem_id:token\n")
+        for u, items in rows.items():
+            f.writelines(f"{u}\ti{i}\n" for i in items)
+    config = Config(model="LightGCN_RLMRecCon", dataset="tiny", config_dict=base_config(data_root))
+    return config, create_dataset(config), rows
+
+
+def test_user_profile_stand_in_is_the_mean_of_training_item_profiles(tiny_dataset, data_root):
+    config, ds, rows = tiny_dataset
+    vec = {f"i{i}": np.eye(4, dtype=np.float32)[i - 1] * i for i in range(1, 5)}
+    write_features(str(data_root / "tiny" / "hnlm" / "my-items"), "item", list(vec), np.stack(list(vec.values())))
+    config["profile_item_feature"] = "my-items"
+    users, items = profile_tables(config, ds)
+    for tok, v in vec.items():
+        assert torch.equal(items[ds.token2id(ds.iid_field, tok)], torch.from_numpy(v))
+    for u, its in rows.items():
+        want = np.mean([vec[f"i{i}"] for i in its], axis=0)
+        assert torch.allclose(users[ds.token2id(ds.uid_field, u)], torch.from_numpy(want))
+    assert torch.equal(users[0], torch.zeros(4))  # padding user: no interactions
+    assert torch.equal(mean_item_profile(ds, items), users)
+    # an exported user-profile set is used as it is
+    uvec = np.arange(12, dtype=np.float32).reshape(3, 4)
+    write_features(str(data_root / "tiny" / "hnlm" / "my-users"), "user", list(rows), uvec)
+    config["profile_user_feature"] = "my-users"
+    users, _ = profile_tables(config, ds)
+    assert torch.equal(users[ds.token2id(ds.uid_field, "u2")], torch.from_numpy(uvec[1]))
+
+
+def build(name, demo_root, **kw):
+    config, _, train_data, _, _ = prepare(model=name, config_dict=base_config(demo_root, **kw))
+    torch.manual_seed(0)
+    return get_model(name)(config, train_data.dataset), train_data
+
+
+def test_rlmrec_gen_masks_only_while_training(demo_root, monkeypatch):
+    model, train_data = build("LightGCN_RLMRecGen", demo_root)
+    batch = next(iter(train_data))
+    user, pos, neg = batch[model.USER_ID], batch[model.ITEM_ID], batch[model.NEG_ITEM_ID]
+    seen = {}
+    original = type(model).propagate
+
+    def spy(self):
+        seen["user"], seen["item"] = self.user_embedding.weight.detach().clone(), self.item_embedding.weight.detach().clone()
+        return original(self)
+
+    monkeypatch.setattr(type(model), "propagate", spy)
+    model.train()
+    model.negative_context(user, pos, neg)
+    monkeypatch.undo()
+    seeds = model._mask_seeds
+    n_masked = int(round(model.mask_ratio * (model.n_users + model.n_items)))
+    assert len(seeds) == n_masked
+    masked_users = seeds[seeds < model.n_users]
+    masked_items = seeds[seeds >= model.n_users] - model.n_users
+    assert torch.equal(seen["user"][masked_users], model.mask_token.detach().expand(len(masked_users), -1))
+    assert torch.equal(seen["item"][masked_items], model.mask_token.detach().expand(len(masked_items), -1))
+    keep = torch.ones(model.n_users, dtype=torch.bool)
+    keep[masked_users] = False
+    assert torch.equal(seen["user"][keep], model.user_embedding.base.weight.detach()[keep])
+    # the masks are gone after the batch, and eval never masks
+    assert model.user_embedding.mask_rows is None and model.item_embedding.mask_rows is None
+    assert torch.equal(model.user_embedding.weight, model.user_embedding.base.weight)
+    losses = model.calculate_loss(batch)  # (bpr, reg, recon, align, anchor)
+    recon = model.recon_weight * model.masked_reconstruction(model._batch_ctx, model._mask_seeds)
+    assert torch.allclose(losses[2], recon) and recon > 0
+    monkeypatch.setattr(type(model), "propagate", spy)
+    model.eval()  # e.g. export_hard_negatives: no masking
+    model.negative_context(user, pos, neg)
+    assert torch.equal(seen["user"], model.user_embedding.base.weight.detach())
+    assert torch.equal(seen["item"], model.item_embedding.base.weight.detach())
+
+
+def test_rlmrec_con_aligns_cf_and_profile_embeddings(demo_root):
+    model, train_data = build("LightGCN_RLMRecCon", demo_root)
+    model.train()
+    batch = next(iter(train_data))
+    losses = model.calculate_loss(batch)
+    ctx, neg = model._batch_ctx, model.last_negatives
+    # users: every user's profile is a candidate, the user's own the positive
+    u = torch.nn.functional.normalize(ctx.user_all[ctx.user], dim=-1)
+    keys = torch.nn.functional.normalize(model.profile_mlp(model.user_profile), dim=-1)
+    logits = u @ keys.T / model.kd_tau
+    user_term = (torch.logsumexp(logits, 1) - logits[torch.arange(len(u)), ctx.user]).mean()
+    want = model.kd_weight * (user_term + sum(
+        info_nce_in_batch(cf, model.profile_mlp(prf), model.kd_tau)
+        for cf, prf in [(ctx.item_all[ctx.pos_item], model.item_profile[ctx.pos_item]),
+                        (ctx.item_all[neg], model.item_profile[neg])]
+    ))
+    kd = losses[2]  # (bpr, reg, kd, align, anchor)
+    assert torch.allclose(kd, want)
+    kd.backward()
+    assert model.profile_mlp.net[0].weight.grad.abs().sum() > 0
+    assert model.user_embedding.weight.grad.abs().sum() > 0
+
+
+def test_kar_feeds_augmented_vectors_into_the_backbone(demo_root):
+    model, train_data = build("LightGCN_KAR", demo_root)
+    ids = model.user_embedding.base.weight
+    assert torch.allclose(model.get_ego_embeddings()[: model.n_users], ids + model.user_knowledge())
+    # in training the adaptor runs once per batch; the loss is the same as without that cache
+    batch = next(iter(train_data))
+    model.train()
+    torch.manual_seed(1)
+    cached = model.calculate_loss(batch)
+    assert model._kar_cache is None
+    model.negative_context = lambda u, p, n: ProfileMixin.negative_context(model, u, p, n)  # no cache
+    torch.manual_seed(1)
+    fresh = model.calculate_loss(batch)
+    assert all(torch.allclose(a, b) for a, b in zip(cached, fresh))
+    del model.negative_context
+    model.eval()
+    with torch.no_grad():
+        for p in model.kar_adaptor.parameters():
+            p.zero_()
+    assert torch.allclose(model.get_ego_embeddings()[: model.n_users], ids)  # a silent adaptor adds nothing
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in LLM_BASELINES])
+def test_llm_baseline_runs_one_epoch(demo_root, name):
+    result = run_recbole_hnlm(model=name, config_dict=base_config(demo_root), saved=False)
+    assert len(result["epoch_seconds"]) == 1
+    assert all(np.isfinite(v) and v > 0 for v in result["test_result"].values())

@@ -23,8 +23,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+from recbole_hnlm.benchmark.analyses import PeakRSS  # one sampler of peak memory for every benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLER_MODELS = {
@@ -62,31 +63,6 @@ def ensure_dataset(name, shared, data_root):
 
 
 # ----- one measurement (child process) ------------------------------------------------------------
-class PeakRSS:
-    """Samples this process's resident set size in a thread; ``peak`` in bytes."""
-
-    def __init__(self, interval=0.01):
-        import psutil
-
-        self.proc = psutil.Process()
-        self.interval = interval
-        self.start = self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
 def measure(dataset, sampler, epochs, data_root, batch_size, threads):

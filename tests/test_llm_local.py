@@ -117,8 +117,11 @@ def test_full_run_with_local_model(tiny_model, data_root):
         assert s["model"] == summary["model"] and summary["model"].startswith("local:")
     out = data_root / "hnlm-demo" / "hnlm"
     neg = FeatureSet(str(out / "llm-user"))
-    assert neg.meta["granularity"] == "user" and neg.meta["dim"] == 32 and neg.meta["count"] == 3
-    assert int(neg.extra("fallback").sum()) == summary["exports"]["llm-user"]["missing"]
+    # all 600 demo users are exported; the 597 outside llm_max_users get the retrieval fallback
+    exp = summary["exports"]["llm-user"]
+    assert neg.meta["granularity"] == "user" and neg.meta["dim"] == 32 and neg.meta["count"] == 600
+    assert exp["outside_subset"] == 597 and exp["generated"] == 3 - st["negatives"]["new_failed"]
+    assert int(neg.extra("fallback").sum()) == exp["missing"] == 600 - exp["generated"]
     assert neg.meta["source"]["embedder"].endswith("#last")
     prof = FeatureSet(str(out / "llm-profile"))
     assert prof.meta["count"] == 480 and prof.meta["dim"] == 32
@@ -143,6 +146,8 @@ def test_smollm2_profiles_and_negatives(data_root):
     assert summary["model"] == "local:SmolLM2-135M-Instruct.Q4_1.gguf"
     out = data_root / "hnlm-demo" / "hnlm"
     neg = FeatureSet(str(out / "llm-item"))
-    assert neg.meta["count"] == st["negatives"]["jobs"] and neg.meta["dim"] == 384 and neg.meta["k"] == 2
+    exp = summary["exports"]["llm-item"]
+    assert neg.meta["count"] == st["negatives"]["jobs"] + exp["outside_subset"]
+    assert neg.meta["dim"] == 384 and neg.meta["k"] == 2
     with open(out / "llm_summary.json") as f:
         assert json.load(f)["stages"]["item_profiles"]["completion_tokens"] > 0

@@ -227,12 +227,45 @@ def test_pair_granularity_and_training_only_history(tmp_path):
         summary = main(["all", "--dataset=hnlm-demo"], config_dict=cfg)
     assert summary["stages"]["item_profiles"]["jobs"] == 30 and summary["stages"]["user_profiles"]["jobs"] == 5
     assert summary["stages"]["negatives"]["jobs"] == 20
+    # every training pair is exported; the 20 asked for carry LLM negatives, the rest the retrieval fallback
     feats = FeatureSet(str(data_root / "hnlm-demo" / "hnlm" / "llm-pair"))
-    assert feats.meta["granularity"] == "pair" and feats.keys.shape == (20, 2) and feats.meta["k"] == 2
-    assert {tuple(k) for k in feats.keys} <= ctx.train_pair_set
+    assert feats.meta["granularity"] == "pair" and feats.meta["k"] == 2
+    assert {tuple(k) for k in feats.keys} == ctx.train_pair_set and len(feats.keys) == len(ctx.train_pair_set)
+    generated = {tuple(k) for k, fb in zip(feats.keys, feats.extra("fallback")) if not fb}
+    assert generated == {tuple(k) for k in ctx.negative_keys("pair")} and len(generated) == 20
+    assert summary["exports"]["llm-pair"]["outside_subset"] == len(ctx.train_pair_set) - 20
+    # llm_fallback=skip exports the 20 generated pairs only
+    with FakeOpenAI() as server:
+        main(["export", "--dataset=hnlm-demo"], config_dict={**cfg, "llm_fallback": "skip", "llm_base_url": server.url})
+    feats = FeatureSet(str(data_root / "hnlm-demo" / "hnlm" / "llm-pair"))
+    assert feats.keys.shape == (20, 2) and {tuple(k) for k in feats.keys} == generated
     reviews.write_text('{"user_id": "1", "item_id": "2", "text": "ok"}\n{"user_id": "1", "text": "no item"}\n')
     with pytest.raises(AtomicFileError, match=r"reviews\.jsonl: line 2: field 'item_id' is missing"):
         load("hnlm-demo", config_dict=cfg)
+
+
+def test_popular_subset_takes_the_most_interacted_items_and_users(tmp_path):
+    """``llm_subset: popular`` picks the keys with the most training interactions; ``random`` is seeded."""
+    from collections import Counter
+
+    data_root = tmp_path / "atomic_data"
+    data_root.mkdir()
+    cfg = base_config(data_root, llm_max_items=25, llm_max_users=7, llm_subset="popular")
+    _, ctx = load("hnlm-demo", config_dict=cfg)
+    counts = Counter(i for _, i in ctx.train_pairs)
+    items = ctx.profile_items()
+    assert len(items) == 25 and len(set(items)) == 25
+    assert min(counts[i] for i in items) >= max(counts.get(i, 0) for i in ctx.all_items if i not in set(items))
+    users = ctx.profile_users()
+    assert min(len(ctx.history[u]) for u in users) >= max(len(h) for u, h in ctx.history.items() if u not in users)
+    assert set(ctx.negative_keys("item")) == set(items) & set(ctx.train_items)
+    assert len(ctx.negative_keys("item", limited=False)) == len(ctx.train_items)
+    _, rnd = load("hnlm-demo", config_dict={**cfg, "llm_subset": "random"})
+    assert rnd.profile_items() != items and rnd.profile_items() == load("hnlm-demo", config_dict={
+        **cfg, "llm_subset": "random"})[1].profile_items()
+    _, bad = load("hnlm-demo", config_dict={**cfg, "llm_subset": "newest"})
+    with pytest.raises(ValueError, match="llm_subset must be random or popular, got 'newest'"):
+        bad.profile_items()
 
 
 def test_killed_run_resumes_without_repeating_finished_work(tmp_path):

@@ -8,6 +8,7 @@ one, and by default only those of training pairs are used (``llm_reviews_train_o
 import json
 import logging
 import os
+from collections import Counter
 
 import numpy as np
 
@@ -210,40 +211,46 @@ class DatasetContext:
         return "\n".join(lines) if lines else "- (none)"
 
     # ----- which subjects a run covers -----------------------------------------------------------
-    def _subset(self, tokens, limit, salt):
+    def _subset(self, tokens, limit, salt, counts=None):
+        """``limit`` of ``tokens``: a seeded random draw, or with ``llm_subset: popular`` and ``counts``
+        the ``limit`` with the most training interactions (covering the most training pairs per call)."""
         if not limit or int(limit) >= len(tokens):
             return list(tokens)
-        rng = np.random.RandomState(self.rng_seed + salt)
-        pick = np.sort(rng.choice(len(tokens), size=int(limit), replace=False))
+        mode = self.config["llm_subset"] or "random"
+        if mode not in ("random", "popular"):
+            raise ValueError(f"llm_subset must be random or popular, got {mode!r}")
+        if mode == "popular" and counts is not None:
+            order = sorted(range(len(tokens)), key=lambda j: -counts.get(tokens[j], 0))  # stable: ties by id
+            pick = np.sort(order[: int(limit)])
+        else:
+            rng = np.random.RandomState(self.rng_seed + salt)
+            pick = np.sort(rng.choice(len(tokens), size=int(limit), replace=False))
         return [tokens[j] for j in pick]
 
     def profile_items(self):
         """Items to profile (Eq. 2): every item of the dataset, or ``llm_max_items`` of them."""
-        return self._subset(self.all_items, self.config["llm_max_items"], 0)
+        counts = Counter(i for _, i in self.train_pairs)
+        return self._subset(self.all_items, self.config["llm_max_items"], 0, counts)
 
     def profile_users(self):
         """Users to profile (Eq. 3): every user with training history, or ``llm_max_users`` of them."""
-        return self._subset(self.users, self.config["llm_max_users"], 1)
+        counts = {u: len(h) for u, h in self.history.items()}
+        return self._subset(self.users, self.config["llm_max_users"], 1, counts)
 
-    def negative_keys(self, granularity):
-        """Keys of Eq. 4: training pairs, users or training items (bounded by the llm_max_* limits)."""
+    def negative_keys(self, granularity, limited=True):
+        """Keys of Eq. 4: training pairs, users or training items; ``limited``: within the llm_max_* limits."""
         if granularity == "pair":
             pairs = self.train_pairs
-            if self.config["llm_max_users"]:
+            if limited and self.config["llm_max_users"]:
                 chosen = set(self.profile_users())
                 pairs = [p for p in pairs if p[0] in chosen]
-            return self._subset(pairs, self.config["llm_max_pairs"], 2)
+            return self._subset(pairs, self.config["llm_max_pairs"], 2) if limited else list(pairs)
         if granularity == "user":
-            return self.profile_users()
+            return self.profile_users() if limited else list(self.users)
         if granularity == "item":
             items = self.train_items
-            if self.config["llm_max_items"]:
+            if limited and self.config["llm_max_items"]:
                 chosen = set(self.profile_items())
                 items = [i for i in items if i in chosen]
-            return items
+            return list(items)
         raise ValueError(f"llm_granularity must be pair, user or item, got {granularity!r}")
-
-    def is_subset(self, granularity):
-        """Whether the llm_max_* limits leave keys of ``granularity`` out (training then refuses the export)."""
-        limits = {"pair": ("llm_max_users", "llm_max_pairs"), "user": ("llm_max_users",), "item": ("llm_max_items",)}
-        return any(self.config[k] for k in limits[granularity])

@@ -177,7 +177,9 @@ def export_negatives(run, ctx, embedder=None):
     name = run.config["llm_feature_name"] or f"llm-{g}"
     if name in BUILTIN_FEATURES:
         raise ValueError(f"llm_feature_name {name!r} is a built-in feature set that training rebuilds; choose another")
-    keys, results = hard_negatives(run, ctx, generate=False)
+    asked, results = hard_negatives(run, ctx, generate=False)
+    # every key of the granularity is exported: those outside an llm_max_* subset are handled like failed ones
+    keys = ctx.negative_keys(g, limited=False)
     texts, short, missing = [], 0, []
     for j, key in enumerate(keys):
         res = results.get(subject(key))
@@ -189,7 +191,7 @@ def export_negatives(run, ctx, embedder=None):
         short += int(len(negs) < k)
         texts.append([negs[s % len(negs)] for s in range(k)])
     info_extra = {"generated": len(keys) - len(missing), "missing": len(missing), "short": short,
-                  "fallback": mode if missing else None}
+                  "outside_subset": len(keys) - len(asked), "fallback": mode if missing else None}
     if run.dry_run:
         n_texts = len(keys) * k  # keys not generated yet count as k texts of ~DRY_RUN_NEGATIVE_TOKENS
         tokens = int(sum(len(s) for t in texts if t for s in t) / CHARS_PER_TOKEN)
@@ -210,9 +212,10 @@ def export_negatives(run, ctx, embedder=None):
         keys, texts, missing = [keys[j] for j in keep], [texts[j] for j in keep], []
     if not keys:
         raise FeatureFileError(f"nothing to export for {name!r}: no {g} key has negatives yet; run the negatives stage")
-    if ctx.is_subset(g):
-        run.logger.warning(f"{name}: exported for a subset (llm_max_*): training on it needs every training "
-                           f"{g} covered, which a subset is not")
+    if len(asked) < len(keys):
+        run.logger.warning(f"{name}: {len(keys) - len(asked)} of {len(keys)} {g} keys lie outside the llm_max_* "
+                           f"subset: " + ("they get the retrieval fallback" if mode == "retrieval" else
+                                          "they are left out, and training on the export needs every key"))
     embedder = embedder or build_embedder(run.config)
     fallback_vec = _fallback_vectors(run, ctx, embedder, keys, missing, g, k) if missing else {}
     ds = ctx.dataset

@@ -31,14 +31,21 @@ def parse_args(argv=None):
     parser.add_argument("--config_files", default=None, help="space-separated config files")
     parser.add_argument("--model", default=SPLIT_MODEL, help="model whose config makes the split (default LightGCN)")
     parser.add_argument("--dry_run", action="store_true", help="count calls, estimate tokens and cost, ask nothing")
+    args, overrides = parse_with_settings(parser, argv)
+    if args.dry_run:
+        overrides.append("--llm_dry_run=True")
+    return args, overrides
+
+
+def parse_with_settings(parser, argv=None):
+    """``(args, overrides)``: the parser's arguments, and every other argument as a ``--key=value`` setting
+    (``--dataset`` included), in the form RecBole's command line reads them."""
     args, rest = parser.parse_known_args(argv)
     overrides = []
     for arg in rest:
         if not arg.startswith("--") or "=" not in arg:
             parser.error(f"unrecognised argument {arg!r}: settings are given as --key=value")
         overrides.append(arg)
-    if args.dry_run:
-        overrides.append("--llm_dry_run=True")
     if args.dataset:
         overrides.append(f"--dataset={args.dataset}")
     return args, overrides

@@ -70,10 +70,7 @@ class AmazonSource(Source):
         return self.need_file(path, "review file")
 
     def meta_path(self):
-        meta = self.inputs.meta
-        if meta is None and os.path.isdir(self.inputs.input):
-            meta = self.find_in_dir(self.inputs.input, ["meta*.json*", "*meta*.json*"], "metadata file", required=False)
-        return self.need_file(meta, "metadata file") if meta else None
+        return self.optional_meta(["meta*.json*", "*meta*.json*"])
 
     def input_paths(self):
         return [p for p in (self.review_path(), self.meta_path()) if p]
@@ -115,22 +112,9 @@ class AmazonSource(Source):
         if meta is None:
             logger.warning("%s: no metadata file given (--meta); items get empty fields", self.format_name)
             return
-        seen = set()
-        duplicates = 0
-        for lineno, rec in self.reader.records(meta, desc="metadata", python_literals=self.python_literals):
-            asin = rec.get("asin")
-            if not asin:
-                self.reader.bad(meta, lineno, "missing required field 'asin'")
-                continue
-            asin = str(asin)
-            if asin not in wanted:
-                continue
-            if asin in seen:
-                duplicates += 1
-                continue
-            seen.add(asin)
+        for asin, rec in self.wanted_records(meta, "metadata", lambda r: r.get("asin"), "asin", wanted,
+                                             "meta_duplicate_lines", python_literals=self.python_literals):
             yield asin, self.item_fields(rec)
-        self.notes["meta_duplicate_lines"] = duplicates
 
     @staticmethod
     def item_fields(rec):

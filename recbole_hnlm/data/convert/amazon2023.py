@@ -36,10 +36,7 @@ class Amazon2023Source(Source):
         return self.need_file(path, "review file")
 
     def meta_path(self):
-        meta = self.inputs.meta
-        if meta is None and os.path.isdir(self.inputs.input):
-            meta = self.find_in_dir(self.inputs.input, ["meta_*.jsonl*"], "metadata file", required=False)
-        return self.need_file(meta, "metadata file") if meta else None
+        return self.optional_meta(["meta_*.jsonl*"])
 
     def input_paths(self):
         return [p for p in (self.review_path(), self.meta_path()) if p]
@@ -68,20 +65,8 @@ class Amazon2023Source(Source):
         if meta is None:
             logger.warning("amazon2023: no metadata file given (--meta); items get empty fields")
             return
-        seen = set()
-        duplicates = 0
-        for lineno, rec in self.reader.records(meta, desc="metadata"):
-            item = rec.get("parent_asin") or rec.get("asin")
-            if not item:
-                self.reader.bad(meta, lineno, "missing required field 'parent_asin'")
-                continue
-            item = str(item)
-            if item not in wanted:
-                continue
-            if item in seen:
-                duplicates += 1
-                continue
-            seen.add(item)
+        key_of = lambda r: r.get("parent_asin") or r.get("asin")  # noqa: E731
+        for item, rec in self.wanted_records(meta, "metadata", key_of, "parent_asin", wanted, "meta_duplicate_lines"):
             description = rec.get("description")
             yield item, {
                 "title": rec.get("title"),
@@ -92,4 +77,3 @@ class Amazon2023Source(Source):
                 "main_category": rec.get("main_category"),
                 "price": parse_price(rec.get("price")),
             }
-        self.notes["meta_duplicate_lines"] = duplicates

@@ -79,6 +79,34 @@ class Source:
             raise ConvertError(f"{self.format_name}: {what} {path!r} not found")
         return path
 
+    def optional_meta(self, patterns):
+        """``--meta``, else the single file of the input folder matching ``patterns``, else None."""
+        meta = self.inputs.meta
+        if meta is None and os.path.isdir(self.inputs.input):
+            meta = self.find_in_dir(self.inputs.input, patterns, "metadata file", required=False)
+        return self.need_file(meta, "metadata file") if meta else None
+
+    def wanted_records(self, path, desc, key_of, field, wanted, duplicates_note=None, **read_kw):
+        """``(key, record)`` for the records of ``path`` whose key (``key_of(record)``) is in ``wanted``,
+        the first of each key only. A record without a key is reported as bad, naming ``field``; later
+        lines of a key already seen are counted in ``self.notes[duplicates_note]`` when that is given."""
+        seen, duplicates = set(), 0
+        for lineno, rec in self.reader.records(path, desc=desc, **read_kw):
+            key = key_of(rec)
+            if not key:
+                self.reader.bad(path, lineno, f"missing required field {field!r}")
+                continue
+            key = str(key)
+            if key not in wanted:
+                continue
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            yield key, rec
+        if duplicates_note:
+            self.notes[duplicates_note] = duplicates
+
     def find_in_dir(self, folder, patterns, what, required=True, exclude_prefix=None):
         """The single file in ``folder`` matching the first pattern that matches anything
         (names starting with ``exclude_prefix`` are ignored)."""

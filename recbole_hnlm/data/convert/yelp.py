@@ -99,15 +99,7 @@ class YelpSource(Source):
         if path is None:
             logger.warning("yelp: no business file given (--meta); items get empty fields")
             return
-        seen = set()
-        for lineno, rec in self.reader.records(path, desc="businesses"):
-            item = rec.get("business_id")
-            if not item:
-                self.reader.bad(path, lineno, "missing required field 'business_id'")
-                continue
-            if item not in wanted or item in seen:
-                continue
-            seen.add(item)
+        for item, rec in self.wanted_records(path, "businesses", lambda r: r.get("business_id"), "business_id", wanted):
             categories = rec.get("categories")
             if isinstance(categories, str):
                 categories = categories.split(",")
@@ -122,15 +114,7 @@ class YelpSource(Source):
         path = self.user_path()
         if path is None:
             return
-        seen = set()
-        for lineno, rec in self.reader.records(path, desc="users"):
-            user = rec.get("user_id")
-            if not user:
-                self.reader.bad(path, lineno, "missing required field 'user_id'")
-                continue
-            if user not in wanted or user in seen:
-                continue
-            seen.add(user)
+        for user, rec in self.wanted_records(path, "users", lambda r: r.get("user_id"), "user_id", wanted):
             yield user, {
                 "review_count": parse_float(rec.get("review_count")),
                 "yelping_since": rec.get("yelping_since"),

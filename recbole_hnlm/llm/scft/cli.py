@@ -29,15 +29,9 @@ def parse_args(argv=None):
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--dataset", "-d", default=None, help="dataset under data_path (default: the demo set)")
     parser.add_argument("--config_files", default=None, help="space-separated config files")
-    args, rest = parser.parse_known_args(argv)
-    overrides = []
-    for arg in rest:
-        if not arg.startswith("--") or "=" not in arg:
-            parser.error(f"unrecognised argument {arg!r}: settings are given as --key=value")
-        overrides.append(arg)
-    if args.dataset:
-        overrides.append(f"--dataset={args.dataset}")
-    return args, overrides
+    from recbole_hnlm.llm.cli import parse_with_settings
+
+    return parse_with_settings(parser, argv)
 
 
 def load(dataset=None, config_files=None, overrides=(), config_dict=None):

@@ -92,6 +92,25 @@ def test_all_stages_answer_repair_and_record_failures(pipeline):
     assert rows["failed"] == failed_rows["item_profiles"]
 
 
+def test_show_prints_stored_answers_without_asking(pipeline, capsys):
+    data_root, server, _ = pipeline
+    out = data_root / "hnlm-demo" / "hnlm"
+    with sqlite3.connect(out / "llm_cache.sqlite") as db:
+        ok_item, result = db.execute("SELECT subject, result FROM answers WHERE stage='item_profiles' "
+                                     "AND status='ok' ORDER BY subject LIMIT 1").fetchone()
+        bad_item = db.execute("SELECT subject FROM answers WHERE stage='item_profiles' AND status='failed'").fetchone()[0]
+    asked = len(server.chat_requests())
+    _, ctx = load("hnlm-demo", config_dict=llm_config(data_root, server))
+    main(["show", "--dataset=hnlm-demo", "--subjects", ok_item, bad_item], config_dict=llm_config(data_root, server))
+    text = capsys.readouterr().out
+    assert len(server.chat_requests()) == asked  # nothing asked
+    assert f"**item {ok_item} ({ctx.title(ok_item)})**: {json.dumps(json.loads(result), ensure_ascii=False)}" in text
+    assert f"**item {bad_item} ({ctx.title(bad_item)})**: (failed) I am sorry" in text
+    main(["show", "--dataset=hnlm-demo", "--n=3"], config_dict=llm_config(data_root, server))
+    text = capsys.readouterr().out
+    assert text.count("\n* **item ") == 6 and text.count("\n* **user ") == 3  # profiles + item negatives
+
+
 def test_user_profiles_use_item_profiles_of_the_history(pipeline):
     _, server, _ = pipeline
     prompts = [first_user_text(b) for b in first_round(server, "user_profiles")]

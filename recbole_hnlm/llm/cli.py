@@ -9,6 +9,7 @@ The training split is RecBole's, made with the same config as training (``eval_a
 """
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -16,6 +17,7 @@ import sys
 from recbole_hnlm.config import PROPERTIES_DIR
 
 STAGES = ("item_profiles", "user_profiles", "negatives", "export")
+SHOW = "show"  # prints stored answers; asks nothing
 LLM_YAML = os.path.join(PROPERTIES_DIR, "llm.yaml")
 SPLIT_MODEL = "LightGCN"  # any general model: only its config's split settings and the dataset are used
 
@@ -26,7 +28,11 @@ def parse_args(argv=None):
         description="HNLMRec offline stage 1: item and user profiles, semantic hard negatives, embeddings, export.",
         epilog="Any other setting as --key=value (see recbole_hnlm/properties/llm.yaml).",
     )
-    parser.add_argument("stage", choices=STAGES + ("all",), help="the stage to run, or all of them in order")
+    parser.add_argument("stage", choices=STAGES + ("all", SHOW),
+                        help="the stage to run, all of them in order, or show: print stored answers as markdown")
+    parser.add_argument("--subjects", nargs="+", default=None,
+                        help="show: the item / user tokens (or user<TAB>item pairs) to print; default the first --n")
+    parser.add_argument("--n", type=int, default=5, help="show: answers per stage when --subjects is not given")
     parser.add_argument("--dataset", "-d", default=None, help="dataset under data_path (default: the demo set)")
     parser.add_argument("--config_files", default=None, help="space-separated config files")
     parser.add_argument("--model", default=SPLIT_MODEL, help="model whose config makes the split (default LightGCN)")
@@ -97,6 +103,28 @@ def run_stages(stage, run, ctx):
             export(run, ctx)
 
 
+def show(run, ctx, subjects=None, n=5):
+    """Markdown of stored answers: item profiles, user profiles and negatives, with item titles."""
+    from recbole_hnlm.llm.negatives import granularity
+
+    def label(subject):
+        if "\t" in subject:
+            u, i = subject.split("\t")
+            return f"user {u}, item {i} ({ctx.title(i)})"
+        return subject if subject not in ctx.items else f"item {subject} ({ctx.title(subject)})"
+
+    lines = [f"# Stored LLM answers: {ctx.config['dataset']}, {run.model_id}", ""]
+    for stage, title in (("item_profiles", "Item profiles (Eq. 2)"), ("user_profiles", "User profiles (Eq. 3)"),
+                         ("negatives", f"Hard negatives (Eq. 4, {granularity(run.config)} granularity)")):
+        rows = run.store.samples(stage, run.model_id, subjects, n)
+        lines += [f"## {title}", ""]
+        for subject, status, value in rows:
+            shown = json.dumps(value, ensure_ascii=False) if status == "ok" else f"(failed) {value}"
+            lines += [f"* **{label(subject) if stage != 'user_profiles' else 'user ' + subject}**: {shown}"]
+        lines += ["" if rows else "(none stored)", ""]
+    return "\n".join(lines)
+
+
 def main(argv=None, backend=None, config_dict=None):
     """Run the command line; returns the run's summary (also written to ``llm_summary.json``).
 
@@ -112,6 +140,12 @@ def main(argv=None, backend=None, config_dict=None):
 
         torch.set_num_threads(int(config["llm_num_threads"]))
     run = LLMRun(config, output_dir(config), backend=backend)
+    if args.stage == SHOW:
+        try:
+            print(show(run, ctx, args.subjects, args.n))
+        finally:
+            run.store.close()
+        return None
     logger = logging.getLogger()
     logger.info(f"recbole_hnlm.llm {args.stage}: dataset {config['dataset']}, model {run.model_id}, "
                 f"output {run.out_dir}" + (" [dry run]" if run.dry_run else ""))

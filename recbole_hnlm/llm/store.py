@@ -88,5 +88,18 @@ class AnswerStore:
             sql, args = sql + " AND status=?", args + [status]
         return self.conn.execute(sql, args).fetchone()[0]
 
+    def samples(self, stage, model, subjects=None, limit=5):
+        """Stored answers of ``stage`` by ``model`` as ``(subject, status, result or raw answer)``: those of
+        ``subjects`` (in that order) or the first ``limit`` parsed ones by subject."""
+        sql = "SELECT subject, status, result, answer FROM answers WHERE stage=? AND model=?"
+        rows = self.conn.execute(sql + " ORDER BY created DESC", [stage, model]).fetchall()
+        latest = {}
+        for subject, status, result, answer in rows:  # newest answer of a subject first
+            latest.setdefault(subject, (status, json.loads(result) if result else answer))
+        if subjects is None:
+            subjects = sorted((s for s, (st, _) in latest.items() if st == "ok"),
+                              key=lambda s: (len(s), s))[:limit]
+        return [(s, *latest[s]) for s in subjects if s in latest]
+
     def close(self):
         self.conn.close()

@@ -112,3 +112,26 @@ def test_config_mismatch_and_missing_coverage(tmp_path, demo_train):
 def test_missing_folder_is_named(tmp_path):
     with pytest.raises(FeatureFileError, match="no such feature folder"):
         FeatureSet(str(tmp_path / "nope"))
+
+
+def test_retrieval_features_with_repeat_interactions(tmp_path):
+    """A user who bought an item twice (amazon-scientific has 291 such pairs) gets one pair key."""
+    from recbole_hnlm.data.demo import generate
+
+    name = "repeats"
+    generate(str(tmp_path / name), n_users=60, n_items=80, per_user=(12, 20))
+    inter = tmp_path / name / f"{name}.inter"
+    lines = inter.read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    repeated = [r for r in rows if r.split("\t")[0] == rows[0].split("\t")[0]]
+    inter.write_text("\n".join([header] + rows + repeated) + "\n")  # every pair of one user, twice
+    config, _, train_data, _, _ = prepare(
+        "LightGCN_HNLM", config_dict=base_config(tmp_path, dataset=name, eval_args={
+            "split": {"RS": [0.8, 0.1, 0.1]}, "group_by": "user", "order": "RO", "mode": "full"}))
+    ds = train_data.dataset
+    keys, users, items = _pair_keys(ds)
+    assert len(np.unique(users * ds.item_num + items)) < len(users)  # the training split holds repeats
+    fs = FeatureSet(str(tmp_path / name / "hnlm" / "retrieval"))
+    assert fs.meta["count"] == len(np.unique(users * ds.item_num + items))
+    neg = SemanticNegatives(fs, ds, n_hard=1)
+    assert neg.lookup(torch.as_tensor(users), torch.as_tensor(items)).shape == (len(users), fs.meta["dim"])

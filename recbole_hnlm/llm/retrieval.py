@@ -97,10 +97,13 @@ def build_retrieval_features(config, train_dataset):
     uid, iid = train_dataset.uid_field, train_dataset.iid_field
     users = np.asarray(train_dataset.inter_feat[uid].numpy(), dtype=np.int64)
     items = np.asarray(train_dataset.inter_feat[iid].numpy(), dtype=np.int64)
+    fingerprint = train_fingerprint(users, items)
+    # repeat interactions (a user buying an item twice) share one key: one row per distinct pair
+    users, items = np.unique(np.stack([users, items], axis=1), axis=0).T
     key_items = np.arange(1, len(item_vec))
     source = {
         "producer": "retrieval", "model": embedder.name, "k": k, "skip": skip,
-        "text_fields": config["hnlm_text_fields"] or "all", "train_fingerprint": train_fingerprint(users, items),
+        "text_fields": config["hnlm_text_fields"] or "all", "train_fingerprint": fingerprint,
     }
     pair_neg = nearest_negatives(item_vec, users, items, k, skip)
     item_neg = nearest_negatives(item_vec, np.zeros_like(key_items), key_items, k, skip)

@@ -1,22 +1,24 @@
-"""LLM-enhanced baselines (RLMRec-Con, RLMRec-Gen, KAR): their parts on hand-made tensors, and
+"""LLM-enhanced baselines (RLMRec-Con, RLMRec-Gen, KAR, LLMRec): their parts on hand-made tensors, and
 1-epoch runs of every named model on the demo set (item profiles: the built-in item-text set)."""
 import numpy as np
 import pytest
 import torch
 from recbole.data import create_dataset
+from recbole.model.general_recommender.lightgcn import LightGCN
 from torch import nn
 
 from conftest import base_config
 from recbole_hnlm.config import Config
-from recbole_hnlm.data.features import write_features
+from recbole_hnlm.data.features import FeatureFileError, write_features
+from recbole_hnlm.model.augmented import augmented_triples, profile_triples, read_triples
 from recbole_hnlm.model.general_recommender import LLM_BASELINES
 from recbole_hnlm.model.layers import info_nce_in_batch
-from recbole_hnlm.model.llm_enhanced import AugmentedEmbedding, HybridExpertAdaptor, ProfileMixin
+from recbole_hnlm.model.llm_enhanced import AugmentedEmbedding, HybridExpertAdaptor, ProfileMixin, mean_adjacency
 from recbole_hnlm.model.profiles import mean_item_profile, profile_tables
 from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
 from recbole_hnlm.utils import get_model
 
-FAST = {"LightGCN_RLMRecCon", "LightGCN_RLMRecGen", "LightGCN_KAR", "MF_RLMRecCon", "MF_KAR"}
+FAST = {"LightGCN_RLMRecCon", "LightGCN_RLMRecGen", "LightGCN_KAR", "MF_RLMRecCon", "MF_KAR", "LightGCN_LLMRec"}
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +196,91 @@ def test_llm_baseline_runs_one_epoch(demo_root, name):
     result = run_recbole_hnlm(model=name, config_dict=base_config(demo_root), saved=False)
     assert len(result["epoch_seconds"]) == 1
     assert all(np.isfinite(v) and v > 0 for v in result["test_result"].values())
+
+
+def test_llmrec_profile_triples_pick_nearest_and_farthest_unseen(tiny_dataset):
+    _, ds, rows = tiny_dataset
+    iid = {i: ds.token2id(ds.iid_field, f"i{i}") for i in range(1, 5)}
+    items = torch.zeros(ds.item_num, 3)
+    items[iid[1]], items[iid[2]], items[iid[3]], items[iid[4]] = (
+        torch.tensor([1.0, 0, 0]), torch.tensor([0, 1.0, 0]), torch.tensor([0.6, 0.8, 0]), torch.tensor([-1.0, 0, 0]))
+    users = torch.zeros(ds.user_num, 3)
+    for u in rows:
+        users[ds.token2id(ds.uid_field, u)] = torch.tensor([1.0, 0.1, 0])  # everyone leans to i1
+    liked, disliked = profile_triples(ds, users, items, n_candidates=10, seed=0)
+    by_user = {u: (ds.id2token(ds.iid_field, int(liked[ds.token2id(ds.uid_field, u)])),
+                   ds.id2token(ds.iid_field, int(disliked[ds.token2id(ds.uid_field, u)]))) for u in rows}
+    # u1 saw i1, i2: unseen i3 (near) and i4 (far); u2 saw i2-i4: only i1 is left; u3 saw i4
+    assert by_user == {"u1": ("i3", "i4"), "u2": ("i1", "i1"), "u3": ("i1", "i2")}
+    assert liked[0] == -1 and disliked[0] == -1  # padding user: no profile
+    # with one candidate the disliked item is a seeded uniform draw among the unseen, never a seen one
+    for seed in range(5):
+        _, d = profile_triples(ds, users, items, n_candidates=1, seed=seed)
+        for u, its in rows.items():
+            assert ds.id2token(ds.iid_field, int(d[ds.token2id(ds.uid_field, u)])) not in {f"i{i}" for i in its}
+
+
+def test_llmrec_triples_file_errors_name_the_line(tiny_dataset, data_root, caplog):
+    config, ds, _ = tiny_dataset
+    path = data_root / "tiny" / "hnlm" / "aug.tsv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("user_id:token\tpos_id:token\tneg_id:token\nu1\ti3\ti4\nu9\ti1\ti2\n\nu3\ti2\ti1\n", encoding="utf-8")
+    config["llmrec_augment"] = "aug.tsv"
+    liked, disliked = augmented_triples(config, ds, None, None)
+    u1, u3 = ds.token2id(ds.uid_field, "u1"), ds.token2id(ds.uid_field, "u3")
+    assert (liked[u1], disliked[u1]) == (ds.token2id(ds.iid_field, "i3"), ds.token2id(ds.iid_field, "i4"))
+    assert (liked[u3], disliked[u3]) == (ds.token2id(ds.iid_field, "i2"), ds.token2id(ds.iid_field, "i1"))
+    assert int((liked >= 0).sum()) == 2 and "1 triples name users or items not in the dataset (first at line 3)" in caplog.text
+    for body, where in [("user\titem\n", "line 1"), ("user_id:token\tpos_id:token\tneg_id:token\nu1\ti3\n", "line 2"),
+                        ("user_id:token\tpos_id:token\tneg_id:token\nu1\ti3\ti4\nu1\ti2\ti4\n", "line 3")]:
+        path.write_text(body, encoding="utf-8")
+        with pytest.raises(FeatureFileError, match=f"aug.tsv, {where}"):
+            read_triples(str(path), ds)
+    with pytest.raises(FeatureFileError, match="no such file"):
+        read_triples(str(data_root / "missing.tsv"), ds)
+    config["llmrec_augment"] = "none"
+    assert all(int((t >= 0).sum()) == 0 for t in augmented_triples(config, ds, None, None))
+
+
+def test_llmrec_mean_adjacency_rows_average_neighbours(tiny_dataset):
+    _, ds, rows = tiny_dataset
+    ui, iu = mean_adjacency(ds)
+    dense_ui = ui.to_dense()
+    for u, its in rows.items():
+        row = dense_ui[ds.token2id(ds.uid_field, u)]
+        assert torch.allclose(row[[ds.token2id(ds.iid_field, f"i{i}") for i in its]], torch.full((len(its),), 1 / len(its)))
+        assert torch.isclose(row.sum(), torch.tensor(1.0))
+    assert torch.isclose(iu.to_dense()[ds.token2id(ds.iid_field, "i2")].sum(), torch.tensor(1.0))
+    assert torch.equal(iu.to_dense(), (dense_ui > 0).float().T / (dense_ui > 0).float().T.sum(1, keepdim=True).clamp(min=1))
+
+
+def test_llmrec_adds_side_features_and_prunes_augmented_losses(demo_root):
+    model, train_data = build("LightGCN_LLMRec", demo_root, llmrec_aug_sample_rate=1.0, llmrec_prune_rate=0.5)
+    model.eval()
+    with torch.no_grad():
+        u_cf, i_cf = LightGCN.forward(model)  # the backbone's own propagation
+        u_all, i_all = model.forward()
+        g_u, g_i = model.side_user(model.user_profile), model.side_item(model.item_profile)
+        i_prof = torch.sparse.mm(model.adj_iu, g_u)
+        u_attr = torch.sparse.mm(model.adj_ui, g_i)
+        norm = torch.nn.functional.normalize
+        want_u = u_cf + 0.72 * norm(torch.sparse.mm(model.adj_ui, i_prof), dim=1) + 0.003 * norm(u_attr, dim=1)
+        want_i = i_cf + 0.72 * norm(i_prof, dim=1) + 0.003 * norm(torch.sparse.mm(model.adj_iu, u_attr), dim=1)
+    assert torch.allclose(u_all, want_u, atol=1e-6) and torch.allclose(i_all, want_i, atol=1e-6)
+    assert int((model.aug_pos >= 0).sum()) == model.n_users - 1  # every real user gets a built-in triple
+    model.train()
+    batch = next(iter(train_data))
+    losses = model.calculate_loss(batch)  # (bpr, reg, aug, side, recon, align, anchor)
+    assert len(losses) == 7 and all(float(x.detach()) > 0 for x in losses[:5])
+    ctx = model._batch_ctx
+    u = ctx.user_all[ctx.user]
+    margin = (u * ctx.item_all[model.aug_pos[ctx.user]]).sum(-1) - (u * ctx.item_all[model.aug_neg[ctx.user]]).sum(-1)
+    per = torch.sort(-torch.nn.functional.logsigmoid(margin)).values
+    assert torch.allclose(model.augmented_bpr(ctx), per[: len(per) // 2].sum() / len(per))  # rate 1: every user
+    sum(losses).backward()
+    assert model.side_user.weight.grad.abs().sum() > 0 and model.decode_item[0].weight.grad.abs().sum() > 0
+
+
+def test_llmrec_refuses_per_layer_samplers(demo_root):
+    with pytest.raises(ValueError, match="neg_sampler 'mixgcf'.*use rns, dns or ahns"):
+        build("LightGCN_LLMRec", demo_root, neg_sampler="mixgcf")

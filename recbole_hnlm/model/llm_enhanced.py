@@ -18,6 +18,14 @@
   k_hat = sum_e g_e(k) E_e(k) over shared experts (used by both kinds) and kind-specific experts,
   with softmax gates g per kind; the augmented vector is added to the ID embedding that the
   backbone takes as input (the backbone's "additional input feature" for ID-only CF models).
+* :class:`LLMRecMixin`: LLMRec (Wei et al., WSDM 2024), graph backbones: (i) augmented training
+  triples (u, i+, i-) (:mod:`recbole_hnlm.model.augmented`), of which a share of each batch's users
+  adds a BPR term whose largest losses are pruned (noisy-feedback pruning); (ii) side features:
+  the user and item profiles, each mapped into the CF space by a linear layer, propagated over the
+  training graph (user profiles reach items and back, item profiles reach users and back) and added
+  L2-normalised to the backbone's final embeddings; a BPR term on the side features alone; and
+  (iii) masked feature reconstruction: a share of the profile inputs is replaced by their mean and a
+  decoder restores them from the propagated side features (scaled cosine error).
 
 The profile MLPs and experts reuse :class:`recbole_hnlm.model.layers.Projector`; the InfoNCE is
 :func:`recbole_hnlm.model.layers.info_nce_in_batch`. Profiles come from
@@ -29,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recbole_hnlm.model.augmented import augmented_triples
 from recbole_hnlm.model.layers import Projector, info_nce_in_batch
 from recbole_hnlm.model.profiles import profile_tables
 
@@ -93,9 +102,9 @@ class ProfileMixin:
         self.ego_dim = self.user_embedding.embedding_dim
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(config["seed"] or 0))
-            self.build_llm_parts(config)
+            self.build_llm_parts(config, dataset)
 
-    def build_llm_parts(self, config):
+    def build_llm_parts(self, config, dataset):
         raise NotImplementedError
 
     def negative_context(self, user, pos_item, neg_item):
@@ -105,7 +114,7 @@ class ProfileMixin:
 
 
 class RLMRecConMixin(ProfileMixin):
-    def build_llm_parts(self, config):
+    def build_llm_parts(self, config, dataset):
         self.kd_weight = float(config["rlmrec_kd_weight"])
         self.kd_tau = float(config["rlmrec_kd_tau"])
         self.profile_mlp = Projector(self.profile_dim, (self.profile_dim + self.cf_dim) // 2, self.cf_dim).to(self.device)
@@ -125,7 +134,7 @@ class RLMRecConMixin(ProfileMixin):
 
 
 class RLMRecGenMixin(ProfileMixin):
-    def build_llm_parts(self, config):
+    def build_llm_parts(self, config, dataset):
         self.mask_ratio = float(config["rlmrec_mask_ratio"])
         self.recon_weight = float(config["rlmrec_recon_weight"])
         self.recon_tau = float(config["rlmrec_recon_tau"])
@@ -182,7 +191,7 @@ class HybridExpertAdaptor(nn.Module):
 
 
 class KARMixin(ProfileMixin):
-    def build_llm_parts(self, config):
+    def build_llm_parts(self, config, dataset):
         self.kar_adaptor = HybridExpertAdaptor(
             ("reasoning", "factual"), self.profile_dim, self.ego_dim,
             n_shared=int(config["kar_shared_experts"]), n_specific=int(config["kar_specific_experts"]),
@@ -217,3 +226,116 @@ class KARMixin(ProfileMixin):
             return super().extra_losses(interaction)  # (SGL's views reuse the batch's cache)
         finally:
             self._kar_cache = None  # the step changes the parameters: never reuse across batches
+
+
+def mean_adjacency(dataset):
+    """(users x items, items x users) sparse training adjacencies with rows divided by the degree."""
+    inter = dataset.inter_matrix(form="coo").astype("float32")
+    inter.data[:] = 1.0  # repeat interactions count once
+    mats = []
+    for m in (inter, inter.T.tocoo()):
+        m = m.tocsr().tocoo()
+        deg = torch.as_tensor(m.sum(axis=1)).flatten().clamp(min=1)
+        rows, cols = torch.as_tensor(m.row).long(), torch.as_tensor(m.col).long()
+        values = torch.ones(len(rows)) / deg[rows]
+        mats.append(torch.sparse_coo_tensor(torch.stack([rows, cols]), values, m.shape, check_invariants=True).coalesce())
+    return mats
+
+
+def scaled_cosine_error(x, y, alpha):
+    """SCE of masked autoencoders: mean over rows of (1 - cos(x, y))^alpha."""
+    return (1.0 - F.cosine_similarity(x, y, dim=-1)).pow(alpha).mean()
+
+
+class LLMRecMixin(ProfileMixin):
+    def build_llm_parts(self, config, dataset):
+        if self.neg_sampler.needs_layers:
+            raise ValueError(
+                f"{type(self).__name__}: neg_sampler {config['neg_sampler']!r} scores per-layer embeddings, "
+                "but LLMRec adds its side features after pooling; use rns, dns or ahns"
+            )
+        self.profile_weight = float(config["llmrec_profile_weight"])
+        self.attribute_weight = float(config["llmrec_attribute_weight"])
+        self.side_bpr_weight = float(config["llmrec_side_bpr_weight"])
+        self.aug_rate = float(config["llmrec_aug_sample_rate"])
+        self.aug_weight = float(config["llmrec_aug_weight"])
+        self.prune_rate = float(config["llmrec_prune_rate"])
+        self.mask_rate = float(config["llmrec_mask_rate"])
+        self.recon_weight = float(config["llmrec_recon_weight"])
+        self.recon_alpha = float(config["llmrec_recon_alpha"])
+        if not 0.0 <= self.prune_rate < 1.0:
+            raise ValueError(f"llmrec_prune_rate must be in [0, 1), got {self.prune_rate}")
+        self.side_user = nn.Linear(self.profile_dim, self.cf_dim).to(self.device)
+        self.side_item = nn.Linear(self.profile_dim, self.cf_dim).to(self.device)
+        for layer in (self.side_user, self.side_item):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.side_dropout = nn.Dropout(float(config["llmrec_dropout"]))
+        self.decode_user = nn.Sequential(nn.Linear(self.cf_dim, self.profile_dim), nn.LeakyReLU()).to(self.device)
+        self.decode_item = nn.Sequential(nn.Linear(self.cf_dim, self.profile_dim), nn.LeakyReLU()).to(self.device)
+        ui, iu = mean_adjacency(dataset)
+        self.adj_ui, self.adj_iu = ui.to(self.device), iu.to(self.device)
+        aug = augmented_triples(config, dataset, self.user_profile.cpu(), self.item_profile.cpu())
+        self.register_buffer("aug_pos", aug[0].to(self.device))
+        self.register_buffer("aug_neg", aug[1].to(self.device))
+        self._side = None
+
+    def side_features(self):
+        """((user <- item <- user profile, user <- item attributes), (item <- user profile, item <- user <- item
+        attributes)): the linearly mapped profiles propagated over the training graph."""
+        user_in, item_in = self.user_profile, self.item_profile
+        masked = (None, None)
+        if self.training and self.recon_weight and self.mask_rate:
+            masked = tuple(torch.randperm(len(x), device=self.device)[: max(1, int(self.mask_rate * len(x)))]
+                           for x in (user_in, item_in))
+            user_in, item_in = (x.index_put((m,), x.mean(0).expand(len(m), -1)) for x, m in zip((user_in, item_in), masked))
+        g_user = self.side_dropout(self.side_user(user_in))
+        g_item = self.side_dropout(self.side_item(item_in))
+        item_prof = torch.sparse.mm(self.adj_iu, g_user)
+        user_prof = torch.sparse.mm(self.adj_ui, item_prof)
+        user_attr = torch.sparse.mm(self.adj_ui, g_item)
+        item_attr = torch.sparse.mm(self.adj_iu, user_attr)
+        if self.training:
+            self._side = (user_prof, user_attr, item_prof, item_attr, masked)
+        return (user_prof, user_attr), (item_prof, item_attr)
+
+    def forward(self, *args, **kwargs):
+        user_all, item_all = super().forward(*args, **kwargs)
+        if args and args[0] is not getattr(self, "train_graph", None):
+            return user_all, item_all  # SGL's augmented views stay pure CF
+        (user_prof, user_attr), (item_prof, item_attr) = self.side_features()
+        user_all = user_all + self.profile_weight * F.normalize(user_prof, dim=1) \
+            + self.attribute_weight * F.normalize(user_attr, dim=1)
+        item_all = item_all + self.profile_weight * F.normalize(item_prof, dim=1) \
+            + self.attribute_weight * F.normalize(item_attr, dim=1)
+        return user_all, item_all
+
+    def augmented_bpr(self, ctx):
+        """BPR on the augmented triples of a random ``llmrec_aug_sample_rate`` of the batch's users, the
+        ``llmrec_prune_rate`` largest losses dropped; summed over the batch size, as if the kept triples
+        were part of the batch."""
+        users = ctx.user[torch.randperm(len(ctx.user), device=self.device)[: int(round(self.aug_rate * len(ctx.user)))]]
+        users = users[self.aug_pos[users] >= 0]
+        if not len(users):
+            return ctx.user_all.new_zeros(())
+        u = ctx.user_all[users]
+        margin = (u * ctx.item_all[self.aug_pos[users]]).sum(-1) - (u * ctx.item_all[self.aug_neg[users]]).sum(-1)
+        losses = torch.sort(-F.logsigmoid(margin)).values
+        kept = losses[: int((1.0 - self.prune_rate) * len(losses))]
+        return self.aug_weight * kept.sum() / len(ctx.user)
+
+    def extra_losses(self, interaction):
+        ctx, neg = self._batch_ctx, self.last_negatives
+        user_prof, user_attr, item_prof, item_attr, (user_masked, item_masked) = self._side
+        self._side = None
+        u = user_prof[ctx.user]
+        side = self.side_bpr_weight * -F.logsigmoid(
+            (u * item_attr[ctx.pos_item]).sum(-1) - (u * item_attr[neg]).sum(-1)
+        ).mean()
+        recon = ctx.user_all.new_zeros(())
+        if user_masked is not None:
+            recon = self.recon_weight * (
+                scaled_cosine_error(self.decode_user(user_prof[user_masked]), self.user_profile[user_masked], self.recon_alpha)
+                + scaled_cosine_error(self.decode_item(item_attr[item_masked]), self.item_profile[item_masked], self.recon_alpha)
+            )
+        return super().extra_losses(interaction) + (self.augmented_bpr(ctx), side, recon)

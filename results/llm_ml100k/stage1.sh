@@ -1,8 +1,8 @@
 #!/bin/sh
-# Stage 1 (w/o SCFT) on ml-100k with the local SmolLM2-135M-Instruct on CPU, one thread: the 500 most
-# interacted items (78% of the interactions) get profiles and LLM negatives, the rest the retrieval fallback.
+# Stage 1 (w/o SCFT) on ml-100k with the local SmolLM2-135M-Instruct on CPU, one thread: the 300 most
+# interacted items get profiles and LLM negatives, the rest the retrieval fallback.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-S="--dataset=ml-100k --llm_num_threads=1 --llm_batch_size=16 --llm_max_items=500 --llm_subset=popular --show_progress=False"
+S="--dataset=ml-100k --llm_num_threads=1 --llm_batch_size=16 --llm_max_items=300 --llm_subset=popular --show_progress=False"
 python -m recbole_hnlm.llm item_profiles $S "$@" &&
 python -m recbole_hnlm.llm negatives $S "$@" &&
 python -m recbole_hnlm.llm export $S "$@"

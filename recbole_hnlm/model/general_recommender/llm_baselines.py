@@ -1,21 +1,22 @@
-"""LLM-enhanced baselines as named RecBole models: ``<Backbone>_RLMRecCon``, ``_RLMRecGen``, ``_KAR``.
+"""LLM-enhanced baselines as named RecBole models: ``<Backbone>_RLMRecCon``, ``_RLMRecGen``, ``_KAR``, ``_LLMRec``.
 
 Each is a mixin of :mod:`recbole_hnlm.model.llm_enhanced` in front of the backbone's ``_HNLM`` class
 (RNS, no semantic negatives: ``mix_alpha: 0``, ``align_weight: 0``; another ``neg_sampler`` may be
-set). Defaults are in ``properties/llm_enhanced.yaml``. RLMRec-Gen needs propagation, so it has no
-MF variant. LLMRec is not implemented (see the module docstring of ``llm_enhanced``).
+set). Defaults are in ``properties/llm_enhanced.yaml``. RLMRec-Gen and LLMRec need propagation, so
+they have no MF variant.
 
 | method | MF (RecBole BPR) | LightGCN | NGCF | SGL |
 |---|---|---|---|---|
 | RLMRec-Con | MF_RLMRecCon | LightGCN_RLMRecCon | NGCF_RLMRecCon | SGL_RLMRecCon |
 | RLMRec-Gen | - | LightGCN_RLMRecGen | NGCF_RLMRecGen | SGL_RLMRecGen |
 | KAR | MF_KAR | LightGCN_KAR | NGCF_KAR | SGL_KAR |
+| LLMRec | - | LightGCN_LLMRec | NGCF_LLMRec | SGL_LLMRec |
 """
 from recbole_hnlm.model.general_recommender.lightgcn_hnlm import LightGCN_HNLM
 from recbole_hnlm.model.general_recommender.mf_hnlm import MF_HNLM
 from recbole_hnlm.model.general_recommender.ngcf_hnlm import NGCF_HNLM
 from recbole_hnlm.model.general_recommender.sgl_hnlm import SGL_HNLM
-from recbole_hnlm.model.llm_enhanced import KARMixin, RLMRecConMixin, RLMRecGenMixin
+from recbole_hnlm.model.llm_enhanced import KARMixin, LLMRecMixin, RLMRecConMixin, RLMRecGenMixin
 
 
 class MF_RLMRecCon(RLMRecConMixin, MF_HNLM):
@@ -62,8 +63,21 @@ class SGL_KAR(KARMixin, SGL_HNLM):
     """SGL whose input embeddings are augmented by KAR's hybrid-expert adaptor."""
 
 
+class LightGCN_LLMRec(LLMRecMixin, LightGCN_HNLM):
+    """LightGCN with LLMRec's augmented triples, side features and masked feature reconstruction."""
+
+
+class NGCF_LLMRec(LLMRecMixin, NGCF_HNLM):
+    """NGCF with LLMRec's augmented triples, side features and masked feature reconstruction."""
+
+
+class SGL_LLMRec(LLMRecMixin, SGL_HNLM):
+    """SGL with LLMRec's augmented triples, side features and masked feature reconstruction (SGL's own loss kept)."""
+
+
 LLM_BASELINES = [
     "MF_RLMRecCon", "LightGCN_RLMRecCon", "NGCF_RLMRecCon", "SGL_RLMRecCon",
     "LightGCN_RLMRecGen", "NGCF_RLMRecGen", "SGL_RLMRecGen",
     "MF_KAR", "LightGCN_KAR", "NGCF_KAR", "SGL_KAR",
+    "LightGCN_LLMRec", "NGCF_LLMRec", "SGL_LLMRec",
 ]

@@ -39,6 +39,8 @@ def first_user_text(body):
 def stage_of(body):
     """Which stage of recbole_hnlm.llm a chat request belongs to, from its system prompt."""
     system = system_text(body)
+    if "candidate" in system:
+        return "llmrec_augment"
     if "hard negative" in system:
         return "negatives"
     if "user profiles" in system:
@@ -63,6 +65,11 @@ def valid_answer(body):
         negs = [{"title": f"Negative {j} {tag}", "description": f"A look-alike item {j} for {subject_line(body)}"}
                 for j in range(k)]
         return json.dumps({"hard_negatives": negs})
+    if stage == "llmrec_augment":
+        m = re.search(r"\(1 to (\d+)\)", first_user_text(body))
+        n = int(m.group(1)) if m else 2
+        liked = int(tag, 16) % n
+        return json.dumps({"liked": liked + 1, "disliked": (liked + 1) % n + 1})
     return json.dumps({"summarization": f"Profile {tag} of {subject_line(body)}", "reasoning": "from the input"})
 
 

@@ -164,3 +164,23 @@ def check_negatives(value, k):
     if not out:
         raise AnswerError('"hard_negatives" holds no item with a non-empty "title"')
     return {"hard_negatives": out[:k]}
+
+
+def check_choice(value, n):
+    """LLMRec's augmentation answer: ``{"liked": a, "disliked": b}``, two different numbers in 1..n."""
+    if not isinstance(value, dict):
+        raise AnswerError(f"expected a JSON object, got a JSON {type(value).__name__}")
+    obj = _lower_keys(value)
+    picks = []
+    for name in ("liked", "disliked"):
+        v = obj.get(name)
+        if isinstance(v, str) and v.strip().isdigit():
+            v = int(v.strip())
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise AnswerError(f'the field "{name}" must be a candidate number, got {json.dumps(v)}')
+        if not 1 <= v <= n:
+            raise AnswerError(f'the field "{name}" must be between 1 and {n}, got {v}')
+        picks.append(v)
+    if picks[0] == picks[1]:
+        raise AnswerError('"liked" and "disliked" must be different candidates')
+    return {"liked": picks[0], "disliked": picks[1]}

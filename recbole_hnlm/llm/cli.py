@@ -3,7 +3,8 @@
     python -m recbole_hnlm.llm <stage|all> --dataset <ds> [--config_files "a.yaml b.yaml"] [--dry_run] [--key=value ...]
 
 Stages, in order: ``item_profiles`` (Eq. 2), ``user_profiles`` (Eq. 3), ``negatives`` (Eq. 4),
-``export`` (Eq. 5); ``all`` runs the four. Settings follow RecBole's conventions: defaults in
+``export`` (Eq. 5); ``all`` runs the four. ``llmrec_augment`` (not part of ``all``) asks for the
+augmented triples of the LLMRec baseline (:mod:`recbole_hnlm.llm.augment`). Settings follow RecBole's conventions: defaults in
 ``recbole_hnlm/properties/llm.yaml``, then the dataset's yamls, ``--config_files``, and ``--key=value``.
 The training split is RecBole's, made with the same config as training (``eval_args``, ``seed``).
 """
@@ -17,6 +18,7 @@ import sys
 from recbole_hnlm.config import PROPERTIES_DIR
 
 STAGES = ("item_profiles", "user_profiles", "negatives", "export")
+EXTRA_STAGES = ("llmrec_augment",)  # for a baseline; not run by "all"
 SHOW = "show"  # prints stored answers; asks nothing
 LLM_YAML = os.path.join(PROPERTIES_DIR, "llm.yaml")
 SPLIT_MODEL = "LightGCN"  # any general model: only its config's split settings and the dataset are used
@@ -28,8 +30,9 @@ def parse_args(argv=None):
         description="HNLMRec offline stage 1: item and user profiles, semantic hard negatives, embeddings, export.",
         epilog="Any other setting as --key=value (see recbole_hnlm/properties/llm.yaml).",
     )
-    parser.add_argument("stage", choices=STAGES + ("all", SHOW),
-                        help="the stage to run, all of them in order, or show: print stored answers as markdown")
+    parser.add_argument("stage", choices=STAGES + ("all", SHOW) + EXTRA_STAGES,
+                        help="the stage to run, all of them in order, show: print stored answers as markdown, "
+                             "or llmrec_augment: LLMRec's augmented triples")
     parser.add_argument("--subjects", nargs="+", default=None,
                         help="show: the item / user tokens (or user<TAB>item pairs) to print; default the first --n")
     parser.add_argument("--n", type=int, default=5, help="show: answers per stage when --subjects is not given")
@@ -86,6 +89,7 @@ def output_dir(config):
 
 def run_stages(stage, run, ctx):
     """Run ``stage`` (or all four) on an open :class:`~recbole_hnlm.llm.runner.LLMRun`."""
+    from recbole_hnlm.llm.augment import llmrec_augment
     from recbole_hnlm.llm.export import export
     from recbole_hnlm.llm.negatives import hard_negatives
     from recbole_hnlm.llm.profiles import item_profiles, user_profiles
@@ -101,6 +105,8 @@ def run_stages(stage, run, ctx):
             hard_negatives(run, ctx)
         elif name == "export":
             export(run, ctx)
+        elif name == "llmrec_augment":
+            llmrec_augment(run, ctx)
 
 
 def show(run, ctx, subjects=None, n=5):

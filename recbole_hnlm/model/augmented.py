@@ -40,26 +40,42 @@ def augmented_triples(config, dataset, user_profile, item_profile):
     return read_triples(feature_dir(config, source), dataset)
 
 
+def unseen_similarity(dataset, user_profile, item_profile, rows):
+    """len(rows) x n_items cosine similarities of the users ``rows`` (internal ids) to every item, -inf at
+    their training items and at the padding item."""
+    users, items = F.normalize(user_profile[rows].float(), dim=1), F.normalize(item_profile.float(), dim=1)
+    blocked = torch.from_numpy(dataset.inter_matrix(form="csr")[rows.numpy()].toarray() > 0)
+    blocked[:, 0] = True
+    return (users @ items.T).masked_fill(blocked, float("-inf"))
+
+
+def nearest_unseen(dataset, user_profile, item_profile, rows, n, chunk=1024):
+    """For each user of ``rows``, the internal ids of up to ``n`` unseen items nearest their profile."""
+    out = []
+    for start in range(0, len(rows), chunk):
+        sim = unseen_similarity(dataset, user_profile, item_profile, rows[start : start + chunk])
+        top = sim.topk(min(n, sim.shape[1]), dim=1)
+        out += [idx[torch.isfinite(val)].tolist() for val, idx in zip(top.values, top.indices)]
+    return out
+
+
 def profile_triples(dataset, user_profile, item_profile, n_candidates, seed, chunk=1024):
     """The built-in stand-in: nearest unseen item by profile cosine, and the farthest of ``n_candidates``
     uniformly drawn unseen items."""
     if n_candidates < 1:
         raise ValueError(f"llmrec_aug_candidates must be >= 1, got {n_candidates}")
-    users, items = F.normalize(user_profile.float(), dim=1), F.normalize(item_profile.float(), dim=1)
-    seen_all = dataset.inter_matrix(form="csr")
     gen = torch.Generator().manual_seed(seed)
-    liked = torch.full((len(users),), -1, dtype=torch.long)
+    liked = torch.full((len(user_profile),), -1, dtype=torch.long)
     disliked = liked.clone()
-    for start in range(0, len(users), chunk):
-        rows = torch.arange(start, min(start + chunk, len(users)))
-        blocked = torch.from_numpy(seen_all[start : start + len(rows)].toarray() > 0)
-        blocked[:, 0] = True  # padding item
-        sim = (users[rows] @ items.T).masked_fill(blocked, float("-inf"))
+    for start in range(0, len(user_profile), chunk):
+        rows = torch.arange(start, min(start + chunk, len(user_profile)))
+        sim = unseen_similarity(dataset, user_profile, item_profile, rows)
+        blocked = torch.isneginf(sim)
         draw = torch.rand(sim.shape, generator=gen).masked_fill(blocked, -1.0)
         cand = draw.topk(min(n_candidates, sim.shape[1]), dim=1).indices
         cand_sim = sim.gather(1, cand).masked_fill(draw.gather(1, cand) < 0, float("inf"))
         neg = cand.gather(1, cand_sim.argmin(dim=1, keepdim=True)).squeeze(1)
-        ok = (users[rows].norm(dim=1) > 0) & (~blocked).any(dim=1)
+        ok = (user_profile[rows].norm(dim=1) > 0) & (~blocked).any(dim=1)
         liked[rows[ok]] = sim[ok].argmax(dim=1)
         disliked[rows[ok]] = neg[ok]
     return liked, disliked

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import base_config
 from fake_openai import FakeOpenAI, Reply, first_user_text, valid_answer
+from test_llm_pipeline import llm_config
 from recbole_hnlm.llm.answers import AnswerError, check_choice
 from recbole_hnlm.llm.augment import candidates
 from recbole_hnlm.llm.cli import load, main
@@ -24,11 +25,8 @@ def test_check_choice_accepts_two_different_numbers_in_range():
             check_choice(bad, 5)
 
 
-def llm_config(data_root, server, **kw):
-    return base_config(
-        data_root, llm_chat_backend="openai", llm_chat_model="gpt-4o-mini", llm_base_url=server.url,
-        llm_timeout=5.0, llm_backoff_base=0.01, llm_backoff_max=0.05, llm_max_users=30, llm_augment_candidates=6, **kw,
-    )
+def aug_config(data_root, server):
+    return llm_config(data_root, server, llm_max_users=30, llm_augment_candidates=6)
 
 
 def out_of_range(body):
@@ -46,7 +44,7 @@ def augmented(tmp_path_factory):
     data_root.mkdir()
     with FakeOpenAI() as server:
         server.responder = answers
-        summary = main(["llmrec_augment", "--dataset=hnlm-demo"], config_dict=llm_config(data_root, server))
+        summary = main(["llmrec_augment", "--dataset=hnlm-demo"], config_dict=aug_config(data_root, server))
         yield data_root, server, summary
 
 
@@ -58,7 +56,7 @@ def read_rows(data_root):
 
 def test_triples_are_the_llms_picks_among_unseen_candidates(augmented):
     data_root, server, summary = augmented
-    config, ctx = load("hnlm-demo", config_dict=llm_config(data_root, server))
+    config, ctx = load("hnlm-demo", config_dict=aug_config(data_root, server))
     users = ctx.profile_users()
     cands = candidates(ctx, users, 6)
     assert len(users) == 30 and all(len(c) == 6 for c in cands.values())
@@ -79,7 +77,7 @@ def test_triples_are_the_llms_picks_among_unseen_candidates(augmented):
 def test_rerun_asks_nothing_and_llmrec_trains_on_the_triples(augmented):
     data_root, server, summary = augmented
     before = len(server.requests)
-    again = main(["llmrec_augment", "--dataset=hnlm-demo"], config_dict=llm_config(data_root, server))
+    again = main(["llmrec_augment", "--dataset=hnlm-demo"], config_dict=aug_config(data_root, server))
     assert len(server.requests) == before and again["stages"]["llmrec_augment"]["requests"] == 0
     assert read_rows(data_root) and len(read_rows(data_root)) == again["exports"]["llmrec-aug"]["triples"]
     result = run_recbole_hnlm("LightGCN_LLMRec", "hnlm-demo", saved=False,

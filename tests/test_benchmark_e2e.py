@@ -167,3 +167,7 @@ def test_ml100k_one_epoch(ml100k_root, tmp_path):
     assert groups["unpopular"]["n_items"] == round(0.8 * 1682) and groups["popular"]["n_items"] == round(0.05 * 1682)
     assert np.isfinite(recs["LightGCN:recbole-dns"]["fhns"][0]["rate"])
     write_report(grid, str(tmp_path / "results"))
+    text = (tmp_path / "results" / "ml.md").read_text(encoding="utf-8")
+    for ratio, run in ((0.5, "LightGCN:sparsity0.5"), (1.0, "LightGCN")):  # 1.0 is the main run's cell
+        rec = recs[run]["test_result"]
+        assert f"| {ratio} | {rec['ndcg@20']:.4f} | {rec['recall@20']:.4f} |" in text

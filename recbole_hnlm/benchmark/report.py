@@ -274,9 +274,9 @@ def sweep_section(res, ds, sweep, fig_dir, md_dir, metric="ndcg@20", xlabel=None
             continue
         series[base] = []
         for i, (value, run) in enumerate(points):
-            stat = res.stat(ds, run, metric)
-            r20 = res.stat(ds, run, "recall@20")
-            table_rows[i].append(fmt_mean_std(stat[0], stat[1]) if stat[2] else res.why_empty(ds, run))
+            stat = res.stat(ds, run.name, metric)
+            r20 = res.stat(ds, run.name, "recall@20")
+            table_rows[i].append(fmt_mean_std(stat[0], stat[1]) if stat[2] else res.why_empty(ds, run.name))
             table_rows[i].append(fmt_mean_std(r20[0], r20[1]) if r20[2] else "-")
             series[base].append((value, stat[0], stat[1]))
     if not series:

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from recbole_hnlm.model.layers import first_occurrence, info_nce_in_batch
 from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
 from recbole_hnlm.utils import get_model
 from tests.conftest import base_config
@@ -39,6 +40,22 @@ def test_projector_is_trained_through_the_anchor_only_by_default(data_root):
     assert all(p.grad.abs().sum() > 0 for p in model.projector.parameters())
     names = {n for group in model.named_parameters() for n in [group[0]]}
     assert any(n.startswith("projector.") for n in names)  # so RecBole's optimizer gets it
+
+
+def test_distinct_anchor_takes_each_positive_item_once(data_root):
+    model, batch = _model_and_batch(data_root, mix_alpha=0.2, align_weight=0.0, anchor_weight=0.1, anchor_distinct=True)
+    user, pos, neg = batch["user_id"], batch["item_id"], batch["neg_item_id"]
+    assert len(torch.unique(pos)) < len(pos)  # the demo batch repeats items
+    with torch.no_grad():
+        u_all, i_all = model.propagate()
+        _, _, anchor = model.semantic_terms(user, pos, u_all[user], i_all[pos], i_all[neg])
+        items = torch.unique(pos)  # sorted, as first_occurrence orders them
+        text = model.projector(model.anchor_text.lookup(user[: len(items)], items))
+        want = 0.1 * info_nce_in_batch(text, i_all[items], model.align_tau)
+        model.anchor_distinct = False
+        _, _, every_pair = model.semantic_terms(user, pos, u_all[user], i_all[pos], i_all[neg])
+    assert torch.allclose(anchor, want) and not torch.allclose(anchor, every_pair)
+    assert torch.equal(first_occurrence(torch.tensor([5, 3, 5, 1, 3])), torch.tensor([3, 1, 0]))
 
 
 def test_literal_form_sends_bpr_gradient_into_projector(data_root):

@@ -20,6 +20,8 @@ the collapse of the literal equations (DESIGN.md, "A trap in Eq. 6-9"):
   constant for BPR and Eq. 9, so it cannot be pushed away from every user); ``all`` is the paper's form;
 * ``anchor_weight``: weight of an InfoNCE that aligns proj(text of the positive item) with its CF
   embedding (RLMRec-style), which gives the projector a meaning; 0 is the paper's form.
+  ``anchor_distinct`` takes each of the batch's positive items once (by default every pair counts,
+  so an item that is the positive of several pairs is also its own in-batch negative).
 
 ``hnlm_literal: True`` selects the paper's form of all three at once.
 With ``mix_alpha = 0`` and ``align_weight = 0`` (and RNS) the model is its backbone, number for number.
@@ -27,7 +29,7 @@ With ``mix_alpha = 0`` and ``align_weight = 0`` (and RNS) the model is its backb
 import torch
 
 from recbole_hnlm.data.features import FeatureSet, SemanticNegatives, feature_dir
-from recbole_hnlm.model.layers import Projector, info_nce, info_nce_in_batch, match_norm, mix_negative
+from recbole_hnlm.model.layers import Projector, first_occurrence, info_nce, info_nce_in_batch, match_norm, mix_negative
 from recbole_hnlm.sampler import SamplerContext, build_sampler
 
 
@@ -56,6 +58,7 @@ class HardNegativeMixin:
         self.hard_norm = "none" if literal else (config["hard_norm"] or "match")
         self.projector_grad = "all" if literal else (config["projector_grad"] or "anchor")
         self.anchor_weight = 0.0 if literal else float(config["anchor_weight"] or 0.0)
+        self.anchor_distinct = bool(config["anchor_distinct"])
         if self.hard_norm not in ("match", "none"):
             raise ValueError(f"hard_norm must be 'match' or 'none', got {self.hard_norm!r}")
         if self.projector_grad not in ("anchor", "all"):
@@ -115,6 +118,9 @@ class HardNegativeMixin:
             align = self.align_weight * info_nce(u_e, torch.stack([pos_e, e_hard], dim=1), self.align_tau)
         anchor = zero
         if self.anchor_weight:
+            if self.anchor_distinct:  # one row per item: a repeated item is not its own in-batch negative
+                rows = first_occurrence(pos_item)
+                user, pos_item, pos_e = user[rows], pos_item[rows], pos_e[rows]
             text_pos = self.projector(self.anchor_text.lookup(user, pos_item))
             anchor = self.anchor_weight * info_nce_in_batch(text_pos, pos_e, self.align_tau)
         return mixed, align, anchor

@@ -44,3 +44,11 @@ def info_nce_in_batch(query, keys, tau):
     """InfoNCE where row i of ``keys`` is the positive of query i and the other rows its negatives."""
     logits = F.normalize(query, dim=-1) @ F.normalize(keys, dim=-1).T / tau
     return F.cross_entropy(logits, torch.arange(len(query), device=query.device))
+
+
+def first_occurrence(index):
+    """Positions of the first occurrence of each distinct value of a 1-d tensor, in sorted value order."""
+    uniq, inverse = torch.unique(index, return_inverse=True)
+    pos = torch.arange(len(index), device=index.device)
+    return torch.full((len(uniq),), len(index), dtype=torch.long, device=index.device).scatter_reduce(
+        0, inverse, pos, reduce="amin")

@@ -254,6 +254,19 @@ def test_llmrec_mean_adjacency_rows_average_neighbours(tiny_dataset):
     assert torch.equal(iu.to_dense(), (dense_ui > 0).float().T / (dense_ui > 0).float().T.sum(1, keepdim=True).clamp(min=1))
 
 
+def test_llmrec_mean_adjacency_counts_a_repeated_interaction_once(data_root):
+    folder = data_root / "rep"
+    folder.mkdir()
+    (folder / "rep.inter").write_text("user_id:token\titem_id:token\nu1\ti1\nu1\ti1\nu1\ti2\nu2\ti2\n", encoding="utf-8")
+    ds = create_dataset(Config(model="LightGCN_RLMRecCon", dataset="rep", config_dict=base_config(data_root)))
+    assert ds.inter_num == 4  # RecBole keeps the repeat
+    ui, iu = mean_adjacency(ds)
+    row = ui.to_dense()[ds.token2id(ds.uid_field, "u1")]
+    i1, i2 = ds.token2id(ds.iid_field, "i1"), ds.token2id(ds.iid_field, "i2")
+    assert torch.allclose(row[[i1, i2]], torch.tensor([0.5, 0.5]))
+    assert torch.allclose(iu.to_dense()[i1, ds.token2id(ds.uid_field, "u1")], torch.tensor(1.0))
+
+
 def test_llmrec_adds_side_features_and_prunes_augmented_losses(demo_root):
     model, train_data = build("LightGCN_LLMRec", demo_root, llmrec_aug_sample_rate=1.0, llmrec_prune_rate=0.5)
     model.eval()

@@ -8,7 +8,8 @@ recommender; here they are the unseen items nearest the user's training items in
 item-text space (the same embeddings the ``profile`` stand-in of :mod:`recbole_hnlm.model.augmented`
 uses), so the LLM's judgement is what differs. The answers are stored and resumable like every
 stage; the export writes ``<output>/<llm_augment_name>/triples.tsv``, which a model reads with
-``llmrec_augment=<llm_augment_name>``. Users whose answer failed get no triple.
+``llmrec_augment=<llm_augment_name>``. Users whose answer failed, and users with fewer unseen items
+than candidates asked for, get no triple.
 """
 import os
 
@@ -32,12 +33,12 @@ def candidates(ctx, users, n):
     return {u: [ds.id2token(ctx.iid, i) for i in items] for u, items in zip(users, picked)}
 
 
-def augment_jobs(ctx, cands, item_map, user_map):
+def augment_jobs(ctx, cands, item_map, user_map, n):
     words = int(ctx.config["llm_history_profile_words"] or 30)
     jobs = []
     for user, items in cands.items():
-        if len(items) < 2:
-            continue  # nothing to choose between
+        if len(items) < n:
+            continue  # every prompt lists n candidates, so one answer check fits all
         listed = "\n".join(f"{j}. {ctx.title(i)}: {ctx.item_profile_text(i, item_map, words)}"
                            for j, i in enumerate(items, start=1))
         jobs.append(Job(user, {"user_profile": ctx.user_profile_text(user, user_map),
@@ -53,8 +54,7 @@ def llmrec_augment(run, ctx):
     cands = candidates(ctx, users, n)
     item_map = item_profiles(run, ctx, generate=False)
     user_map = user_profiles(run, ctx, generate=False)
-    jobs = augment_jobs(ctx, cands, item_map, user_map)
-    checks = {job.subject: job.values["n"] for job in jobs}
+    jobs = augment_jobs(ctx, cands, item_map, user_map, n)
     results = run.run_stage(STAGE, run.prompt(STAGE), jobs, lambda value: check_choice(value, n),
                             int(run.config["llm_augment_tokens"] or 16), generate=True)
     if run.dry_run:
@@ -63,11 +63,8 @@ def llmrec_augment(run, ctx):
     directory = os.path.join(run.out_dir, name)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "triples.tsv")
-    rows = []
-    for user, choice in results.items():
-        items = cands[user]
-        if max(choice["liked"], choice["disliked"]) <= checks[user]:
-            rows.append((user, items[choice["liked"] - 1], items[choice["disliked"] - 1]))
+    rows = [(user, cands[user][choice["liked"] - 1], cands[user][choice["disliked"] - 1])
+            for user, choice in results.items()]
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write("\t".join(HEADER) + "\n")
         f.writelines("\t".join(r) + "\n" for r in rows)

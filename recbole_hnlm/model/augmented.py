@@ -40,20 +40,20 @@ def augmented_triples(config, dataset, user_profile, item_profile):
     return read_triples(feature_dir(config, source), dataset)
 
 
-def unseen_similarity(dataset, user_profile, item_profile, rows):
+def unseen_similarity(seen, user_profile, item_profile, rows):
     """len(rows) x n_items cosine similarities of the users ``rows`` (internal ids) to every item, -inf at
-    their training items and at the padding item."""
+    their training items (``seen``: the users x items CSR matrix) and at the padding item."""
     users, items = F.normalize(user_profile[rows].float(), dim=1), F.normalize(item_profile.float(), dim=1)
-    blocked = torch.from_numpy(dataset.inter_matrix(form="csr")[rows.numpy()].toarray() > 0)
+    blocked = torch.from_numpy(seen[rows.numpy()].toarray() > 0)
     blocked[:, 0] = True
     return (users @ items.T).masked_fill(blocked, float("-inf"))
 
 
 def nearest_unseen(dataset, user_profile, item_profile, rows, n, chunk=1024):
     """For each user of ``rows``, the internal ids of up to ``n`` unseen items nearest their profile."""
-    out = []
+    seen, out = dataset.inter_matrix(form="csr"), []
     for start in range(0, len(rows), chunk):
-        sim = unseen_similarity(dataset, user_profile, item_profile, rows[start : start + chunk])
+        sim = unseen_similarity(seen, user_profile, item_profile, rows[start : start + chunk])
         top = sim.topk(min(n, sim.shape[1]), dim=1)
         out += [idx[torch.isfinite(val)].tolist() for val, idx in zip(top.values, top.indices)]
     return out
@@ -65,11 +65,12 @@ def profile_triples(dataset, user_profile, item_profile, n_candidates, seed, chu
     if n_candidates < 1:
         raise ValueError(f"llmrec_aug_candidates must be >= 1, got {n_candidates}")
     gen = torch.Generator().manual_seed(seed)
+    seen = dataset.inter_matrix(form="csr")
     liked = torch.full((len(user_profile),), -1, dtype=torch.long)
     disliked = liked.clone()
     for start in range(0, len(user_profile), chunk):
         rows = torch.arange(start, min(start + chunk, len(user_profile)))
-        sim = unseen_similarity(dataset, user_profile, item_profile, rows)
+        sim = unseen_similarity(seen, user_profile, item_profile, rows)
         blocked = torch.isneginf(sim)
         draw = torch.rand(sim.shape, generator=gen).masked_fill(blocked, -1.0)
         cand = draw.topk(min(n_candidates, sim.shape[1]), dim=1).indices

@@ -230,11 +230,10 @@ class KARMixin(ProfileMixin):
 
 def mean_adjacency(dataset):
     """(users x items, items x users) sparse training adjacencies with rows divided by the degree."""
-    inter = dataset.inter_matrix(form="coo").astype("float32")
-    inter.data[:] = 1.0  # repeat interactions count once
+    inter = dataset.inter_matrix(form="csr").astype("float32")  # CSR sums repeated pairs...
+    inter.data[:] = 1.0  # ...so that each counts once here
     mats = []
-    for m in (inter, inter.T.tocoo()):
-        m = m.tocsr().tocoo()
+    for m in (inter.tocoo(), inter.T.tocoo()):
         deg = torch.as_tensor(m.sum(axis=1)).flatten().clamp(min=1)
         rows, cols = torch.as_tensor(m.row).long(), torch.as_tensor(m.col).long()
         values = torch.ones(len(rows)) / deg[rows]

@@ -51,6 +51,23 @@ def test_user_and_item_granularity(tmp_path, demo_train):
     assert out[:, 0].tolist() == [3.0, 7.0]
 
 
+def test_center_removes_the_common_direction_and_keeps_the_differences(tmp_path, demo_train):
+    """Every row = a shared offset (10, 0, 0) + its own part; centring leaves the normalised own parts."""
+    users = np.arange(1, demo_train.user_num)
+    own = np.random.RandomState(1).randn(len(users), 3)
+    own -= own.mean(axis=0)
+    vec = (own + np.array([10.0, 0.0, 0.0])).astype(np.float32)
+    write_features(tmp_path / "c", "user", demo_train.id2token(demo_train.uid_field, users), vec)
+    plain = SemanticNegatives(FeatureSet(str(tmp_path / "c")), demo_train)
+    sem = SemanticNegatives(FeatureSet(str(tmp_path / "c")), demo_train, center=True)
+    got = sem.lookup(torch.as_tensor(users), torch.ones(len(users), dtype=torch.long)).numpy()
+    assert np.allclose(got, own / np.linalg.norm(own, axis=1, keepdims=True), atol=1e-5)
+    assert float(sem.table[0].abs().sum()) == 0.0  # the padding user has no row and stays zero
+    raw = plain.lookup(torch.as_tensor(users), torch.ones(len(users), dtype=torch.long)).numpy()
+    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    assert unit[0] @ unit[1] > 0.95 > abs(got[0] @ got[1])  # nearly parallel before, not after
+
+
 def test_resumable_writer_skips_done_keys_and_refuses_other_settings(tmp_path):
     d = str(tmp_path / "f")
     w = FeatureWriter(d, "item", dim=2, k=1, source={"model": "a"})

@@ -11,7 +11,7 @@ from recbole_hnlm.llm.scft import cli
 from recbole_hnlm.llm.scft.data import PromptBuilder, distinct_label_batches, representative_rows
 from recbole_hnlm.llm.scft.model import SCFTModel, add_lora, load_base_model, load_tokenizer, pool_eos
 from recbole_hnlm.llm.scft.teacher import TeacherData, TeacherError, build_teacher_data
-from recbole_hnlm.llm.scft.train import ResumeError, checkpoints
+from recbole_hnlm.llm.scft.train import ResumeError, checkpoints, teacher_accuracy
 from recbole_hnlm.model.layers import info_nce_in_batch
 from tests.conftest import base_config
 from tests.scft_tiny import build_tiny_model
@@ -116,6 +116,18 @@ def test_mlp_and_adapters_get_gradients_and_the_base_does_not(tiny):
     assert lora_b and all(named[n].grad.abs().sum() > 0 for n in lora_b)  # lora_A follows once B != 0
 
 
+def test_teacher_accuracy_ranks_labels_by_the_teachers_own_vectors():
+    """Hand-computed: user 2's vector (0.6, 0.8) is closer to row 1's label (0, 1) than to its own (-1, 0)."""
+    from types import SimpleNamespace
+
+    users = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    items = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    teacher = SimpleNamespace(pair_users=np.array([9, 0, 1, 2]), pair_negs=np.array([9, 1, 2, 3]))
+    dataset = SimpleNamespace(rows=np.array([1, 2, 3]), teacher=teacher, user_emb=users, item_emb=items)
+    assert teacher_accuracy(dataset, [0, 1, 2]) == pytest.approx(2 / 3)
+    assert teacher_accuracy(dataset, [0, 1]) == 1.0
+
+
 def test_loss_falls_on_a_learnable_toy_task(tiny, demo):
     cfg, config, ctx = demo
     install_teacher(config, "toy", toy_teacher(ctx))
@@ -129,6 +141,7 @@ def test_loss_falls_on_a_learnable_toy_task(tiny, demo):
     assert evals[0]["step"] == 0 and evals[-1]["step"] == out["step"]
     assert evals[-1]["eval_acc"] >= 0.9 > evals[0]["eval_acc"]  # chance is 1/4 with 4 distinct labels
     assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
+    assert all(0.0 <= h["eval_teacher_acc"] <= 1.0 for h in evals)
 
 
 def test_resume_continues_after_the_last_step_and_matches_an_uninterrupted_run(tiny, demo):

@@ -241,14 +241,30 @@ class FeatureSet:
         return np.load(os.path.join(self.directory, "extra", f"{name}.npy"), allow_pickle=False)
 
 
+def center_rows(table, rows):
+    """``table`` with the mean of its ``rows`` subtracted from them and each of them L2-normalised.
+
+    An LLM's hidden states share one dominant direction (SmolLM2's SCFT export: mean pairwise cosine
+    0.995), so the projector of Eq. 6 would see nearly one input; this keeps only how rows differ.
+    Rows outside ``rows`` (keys absent from the file) stay zero. Same dtype as ``table``.
+    """
+    out = table.clone()
+    picked = table[rows].double()
+    if len(picked):
+        centred = picked - picked.mean(dim=0, keepdim=True)
+        out[rows] = torch.nn.functional.normalize(centred, dim=-1).to(table.dtype)
+    return out
+
+
 class SemanticNegatives:
     """The hard-negative text embeddings of one run, indexed by RecBole's internal ids.
 
     ``lookup(user, item)`` returns e_llm for each training pair: the mean of the first ``n_hard``
-    stored negatives (Eq. 5), as float32 on the device of ``user``.
+    stored negatives (Eq. 5), as float32 on the device of ``user``. ``center`` removes the set's mean
+    row and L2-normalises every row (:func:`center_rows`).
     """
 
-    def __init__(self, feature_set, dataset, n_hard=1, granularity=None, dim=None):
+    def __init__(self, feature_set, dataset, n_hard=1, granularity=None, dim=None, center=False):
         meta = feature_set.meta
         where = os.path.join(feature_set.directory, "meta.json")
         if granularity and meta["granularity"] != granularity:
@@ -286,6 +302,9 @@ class SemanticNegatives:
             self.present = torch.zeros(size, dtype=torch.bool)
             self.table[torch.from_numpy(ids[known])] = torch.from_numpy(vectors[known])
             self.present[torch.from_numpy(ids[known])] = True
+        if center:
+            rows = self.present if self.granularity != "pair" else torch.ones(len(self.table), dtype=torch.bool)
+            self.table = center_rows(self.table, rows)
         dropped = int((~known).sum())
         if dropped:
             logging.getLogger().info(f"{feature_set.directory}: {dropped} rows name tokens absent from the dataset, ignored")

@@ -68,12 +68,12 @@ class HardNegativeMixin:
         if self.uses_features(config):
             self.semantic = SemanticNegatives(
                 FeatureSet(feature_dir(config)), dataset, n_hard=int(config["n_hard"] or 1),
-                granularity=config["hnlm_granularity"],
+                granularity=config["hnlm_granularity"], center=bool(config["hnlm_center_features"]),
             ).to(self.device)
             if self.anchor_weight:
                 self.anchor_text = SemanticNegatives(
                     FeatureSet(feature_dir(config, config["hnlm_anchor_feature"])), dataset,
-                    granularity="item", dim=self.semantic.dim,
+                    granularity="item", dim=self.semantic.dim, center=bool(config["hnlm_center_features"]),
                 ).to(self.device)
             # forked RNG: building the projector must not shift the backbone's random stream
             with torch.random.fork_rng(devices=[]):

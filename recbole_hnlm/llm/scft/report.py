@@ -37,12 +37,12 @@ def table(rows):
     def f(v, fmt):
         return "" if v is None else format(v, fmt)
 
-    lines = ["| step | train loss | train acc | lr | held-out loss | held-out acc | chance | seconds |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| step | train loss | train acc | lr | held-out loss | held-out acc | chance | teacher's acc | seconds |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['step']} | {f(r.get('loss'), '.4f')} | {f(r.get('acc'), '.3f')} | {f(r.get('lr'), '.2e')} | "
                      f"{f(r.get('eval_loss'), '.4f')} | {f(r.get('eval_acc'), '.3f')} | {f(r.get('eval_chance'), '.3f')} | "
-                     f"{f(r.get('seconds'), '.0f')} |")
+                     f"{f(r.get('eval_teacher_acc'), '.3f')} | {f(r.get('seconds'), '.0f')} |")
     return "\n".join(lines)
 
 
@@ -62,6 +62,9 @@ def plot(history, path):
     a.legend()
     b.plot([h["step"] for h in evals], [h["eval_acc"] for h in evals], "o-", label="held-out retrieval accuracy")
     b.plot([h["step"] for h in evals], [h["eval_chance"] for h in evals], "--", color="grey", label="chance")
+    if any("eval_teacher_acc" in h for h in evals):
+        b.plot([h["step"] for h in evals], [h.get("eval_teacher_acc") for h in evals], ":", color="black",
+               label="teacher's own embeddings")
     b.set_xlabel("step")
     b.set_ylabel("accuracy@1 in batch")
     b.legend()

@@ -139,14 +139,26 @@ def in_batch_accuracy(query, label):
     return (sims.argmax(dim=1) == torch.arange(len(query), device=query.device)).float().mean()
 
 
+def teacher_accuracy(dataset, batch_indices):
+    """The same retrieval accuracy with the teacher's own vectors: e_u as the query, e_label as the label.
+
+    A reference for the LLM's: how far the teacher's labels can be told apart from CF alone.
+    """
+    rows = dataset.rows[list(batch_indices)]
+    users = torch.as_tensor(dataset.teacher.pair_users[rows])
+    labels = torch.as_tensor(dataset.teacher.pair_negs[rows])
+    return float(in_batch_accuracy(dataset.user_emb[users], dataset.item_emb[labels]))
+
+
 @torch.no_grad()
 def evaluate(model, dataset, batches, collate, device, tau, autocast=contextlib.nullcontext):
-    """Mean InfoNCE loss and retrieval accuracy on held-out pairs; ``chance`` is 1 / batch size on average."""
+    """Mean InfoNCE loss and retrieval accuracy on held-out pairs; ``chance`` is 1 / batch size on average,
+    ``teacher_acc`` the accuracy of the teacher's own embeddings on the same batches (:func:`teacher_accuracy`)."""
     if not batches:
         return {}
     was = model.training
     model.eval()
-    losses, hits, n, chance = [], 0.0, 0, 0.0
+    losses, hits, n, chance, teacher = [], 0.0, 0, 0.0, 0.0
     try:
         for b in batches:
             batch = collate([dataset[i] for i in b])
@@ -154,11 +166,13 @@ def evaluate(model, dataset, batches, collate, device, tau, autocast=contextlib.
                 q, lab = model(**_inputs(batch, device))
             losses.append(float(info_nce_in_batch(q, lab, tau)) * len(b))
             hits += float(in_batch_accuracy(q, lab)) * len(b)
+            teacher += teacher_accuracy(dataset, b) * len(b)
             n += len(b)
             chance += 1.0
     finally:
         model.train(was)
-    return {"eval_loss": sum(losses) / n, "eval_acc": hits / n, "eval_chance": chance / n, "eval_pairs": n}
+    return {"eval_loss": sum(losses) / n, "eval_acc": hits / n, "eval_chance": chance / n,
+            "eval_teacher_acc": teacher / n, "eval_pairs": n}
 
 
 def finetune(config, ctx, accelerator=None, on_step=None):
@@ -280,7 +294,8 @@ def finetune(config, ctx, accelerator=None, on_step=None):
                                             float(config["scft_tau"] or 0.05), acc.autocast)}
             history.append(row)
             logger.info(f"SCFT eval at step {step}: loss {row['eval_loss']:.4f}, retrieval accuracy "
-                        f"{row['eval_acc']:.3f} (chance {row['eval_chance']:.3f}, {row['eval_pairs']} pairs)")
+                        f"{row['eval_acc']:.3f} (chance {row['eval_chance']:.3f}, the teacher's own embeddings "
+                        f"{row['eval_teacher_acc']:.3f}, {row['eval_pairs']} pairs)")
         acc.wait_for_everyone()
 
     tau = float(config["scft_tau"] or 0.05)

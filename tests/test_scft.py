@@ -118,14 +118,10 @@ def test_mlp_and_adapters_get_gradients_and_the_base_does_not(tiny):
 
 def test_teacher_accuracy_ranks_labels_by_the_teachers_own_vectors():
     """Hand-computed: user 2's vector (0.6, 0.8) is closer to row 1's label (0, 1) than to its own (-1, 0)."""
-    from types import SimpleNamespace
-
     users = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     items = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-    teacher = SimpleNamespace(pair_users=np.array([9, 0, 1, 2]), pair_negs=np.array([9, 1, 2, 3]))
-    dataset = SimpleNamespace(rows=np.array([1, 2, 3]), teacher=teacher, user_emb=users, item_emb=items)
-    assert teacher_accuracy(dataset, [0, 1, 2]) == pytest.approx(2 / 3)
-    assert teacher_accuracy(dataset, [0, 1]) == 1.0
+    assert teacher_accuracy(users, items, np.array([0, 1, 2]), np.array([1, 2, 3])) == pytest.approx(2 / 3)
+    assert teacher_accuracy(users, items, np.array([0, 1]), np.array([1, 2])) == 1.0
 
 
 def test_loss_falls_on_a_learnable_toy_task(tiny, demo):

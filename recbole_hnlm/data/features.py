@@ -246,13 +246,12 @@ def center_rows(table, rows):
 
     An LLM's hidden states share one dominant direction (SmolLM2's SCFT export: mean pairwise cosine
     0.995), so the projector of Eq. 6 would see nearly one input; this keeps only how rows differ.
-    Rows outside ``rows`` (keys absent from the file) stay zero. Same dtype as ``table``.
+    ``rows``: a boolean mask or a slice; rows outside it (keys absent from the file) stay zero.
     """
     out = table.clone()
-    picked = table[rows].double()
+    picked = table[rows].double()  # the rows differ in their last digits: centre in float64
     if len(picked):
-        centred = picked - picked.mean(dim=0, keepdim=True)
-        out[rows] = torch.nn.functional.normalize(centred, dim=-1).to(table.dtype)
+        out[rows] = torch.nn.functional.normalize(picked - picked.mean(dim=0), dim=-1).to(table.dtype)
     return out
 
 
@@ -303,8 +302,7 @@ class SemanticNegatives:
             self.table[torch.from_numpy(ids[known])] = torch.from_numpy(vectors[known])
             self.present[torch.from_numpy(ids[known])] = True
         if center:
-            rows = self.present if self.granularity != "pair" else torch.ones(len(self.table), dtype=torch.bool)
-            self.table = center_rows(self.table, rows)
+            self.table = center_rows(self.table, self.present if self.granularity != "pair" else slice(None))
         dropped = int((~known).sum())
         if dropped:
             logging.getLogger().info(f"{feature_set.directory}: {dropped} rows name tokens absent from the dataset, ignored")

@@ -66,14 +66,15 @@ class HardNegativeMixin:
         self.neg_sampler = build_sampler(config, dataset).to(self.device)
         self.semantic = self.anchor_text = self.projector = None
         if self.uses_features(config):
+            center = bool(config["hnlm_center_features"])
             self.semantic = SemanticNegatives(
                 FeatureSet(feature_dir(config)), dataset, n_hard=int(config["n_hard"] or 1),
-                granularity=config["hnlm_granularity"], center=bool(config["hnlm_center_features"]),
+                granularity=config["hnlm_granularity"], center=center,
             ).to(self.device)
             if self.anchor_weight:
                 self.anchor_text = SemanticNegatives(
                     FeatureSet(feature_dir(config, config["hnlm_anchor_feature"])), dataset,
-                    granularity="item", dim=self.semantic.dim, center=bool(config["hnlm_center_features"]),
+                    granularity="item", dim=self.semantic.dim, center=center,
                 ).to(self.device)
             # forked RNG: building the projector must not shift the backbone's random stream
             with torch.random.fork_rng(devices=[]):

@@ -139,15 +139,12 @@ def in_batch_accuracy(query, label):
     return (sims.argmax(dim=1) == torch.arange(len(query), device=query.device)).float().mean()
 
 
-def teacher_accuracy(dataset, batch_indices):
-    """The same retrieval accuracy with the teacher's own vectors: e_u as the query, e_label as the label.
+def teacher_accuracy(user_emb, item_emb, users, labels):
+    """:func:`in_batch_accuracy` with the teacher's own vectors: e_u as the query, e_label as the label.
 
     A reference for the LLM's: how far the teacher's labels can be told apart from CF alone.
     """
-    rows = dataset.rows[list(batch_indices)]
-    users = torch.as_tensor(dataset.teacher.pair_users[rows])
-    labels = torch.as_tensor(dataset.teacher.pair_negs[rows])
-    return float(in_batch_accuracy(dataset.user_emb[users], dataset.item_emb[labels]))
+    return float(in_batch_accuracy(user_emb[torch.as_tensor(users)], item_emb[torch.as_tensor(labels)]))
 
 
 @torch.no_grad()
@@ -166,7 +163,9 @@ def evaluate(model, dataset, batches, collate, device, tau, autocast=contextlib.
                 q, lab = model(**_inputs(batch, device))
             losses.append(float(info_nce_in_batch(q, lab, tau)) * len(b))
             hits += float(in_batch_accuracy(q, lab)) * len(b)
-            teacher += teacher_accuracy(dataset, b) * len(b)
+            rows = dataset.rows[list(b)]
+            teacher += teacher_accuracy(dataset.user_emb, dataset.item_emb, dataset.teacher.pair_users[rows],
+                                        dataset.teacher.pair_negs[rows]) * len(b)
             n += len(b)
             chance += 1.0
     finally:

@@ -6,8 +6,6 @@ runs (MixGCF's own vs the DNS stand-in, m = 64), then the DNS rule with more can
 
     PYTHONPATH=. python results/scft_ml100k/v2/teacher_ceiling.py
 """
-from types import SimpleNamespace
-
 import numpy as np
 import torch
 
@@ -21,10 +19,11 @@ def normalise(x):
 
 
 def accuracy(teacher, negs, rows):
-    ds = SimpleNamespace(rows=np.asarray(rows), teacher=SimpleNamespace(pair_users=teacher.pair_users, pair_negs=negs),
-                         user_emb=normalise(teacher.user_emb), item_emb=normalise(teacher.item_emb))
-    batches = distinct_label_batches(negs[ds.rows], 8, 2020 + 10_000, drop_last=True)
-    return len(batches), float(np.mean([teacher_accuracy(ds, b) for b in batches]))
+    rows = np.asarray(rows)
+    users, items = normalise(teacher.user_emb), normalise(teacher.item_emb)
+    batches = distinct_label_batches(negs[rows], 8, 2020 + 10_000, drop_last=True)
+    return len(batches), float(np.mean([teacher_accuracy(users, items, teacher.pair_users[rows[b]], negs[rows[b]])
+                                        for b in batches]))
 
 
 for run in ("smollm2-cpu-v2-mixgcf-labels", "smollm2-cpu-v2"):

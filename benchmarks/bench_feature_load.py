@@ -16,7 +16,7 @@ import numpy as np
 import psutil
 import torch
 
-from recbole_hnlm.data.features import FeatureSet, SemanticNegatives, write_features
+from recbole_hnlm.features import FeatureSet, FeatureTable, write_features
 from recbole_hnlm.quick_start import prepare
 
 
@@ -64,7 +64,7 @@ def main():
                 t0 = time.perf_counter()
                 fs = FeatureSet(d)
                 t1 = time.perf_counter()
-                sem = SemanticNegatives(fs, dataset, n_hard=k)
+                sem = FeatureTable(fs, dataset, n_hard=k)
                 t2 = time.perf_counter()
                 rss1 = rss_mb()
                 u, i = torch.as_tensor(users), torch.as_tensor(items)

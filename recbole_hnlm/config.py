@@ -80,6 +80,8 @@ class Config(RecBoleConfig):
         data_path = self.final_config_dict["data_path"]
         own_copy = os.path.isdir(os.path.join(data_path, self.dataset)) if self.dataset == "ml-100k" else False
         super()._set_default_parameters()
+        if self.final_config_dict.get("train_seed") is None:
+            self.final_config_dict["train_seed"] = self.final_config_dict["seed"]
         if own_copy:
             self.final_config_dict["data_path"] = os.path.join(data_path, self.dataset)
 

@@ -19,7 +19,6 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     them built (or checked) before it is constructed.
     """
     from recbole_hnlm.data.demo import ensure_demo_dataset
-    from recbole_hnlm.data.features import ensure_model_features
 
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     init_seed(config["seed"], config["reproducibility"])
@@ -35,6 +34,15 @@ def prepare(model=None, dataset=None, config_file_list=None, config_dict=None):
     return config, dataset, train_data, valid_data, test_data
 
 
+def ensure_model_features(config, train_dataset):
+    """Build or check the feature sets that ``config['model']`` declares (``feature_names``)."""
+    from recbole_hnlm.features import ensure_features
+
+    feature_names = getattr(get_model(config["model"]), "feature_names", None)
+    if feature_names is not None:
+        ensure_features(config, train_dataset, feature_names(config))
+
+
 def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
     """Train ``model`` on ``dataset`` with RecBole's trainer, early stopping and evaluators.
 
@@ -44,8 +52,7 @@ def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dic
     config, _, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
     logger = getLogger()
     # `train_seed` varies model init and batch order while `seed` keeps the data split fixed
-    train_seed = config["seed"] if config["train_seed"] is None else config["train_seed"]
-    init_seed(train_seed + config["local_rank"], config["reproducibility"])
+    init_seed(config["train_seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)

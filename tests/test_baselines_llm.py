@@ -9,7 +9,7 @@ from torch import nn
 
 from conftest import base_config
 from recbole_hnlm.config import Config
-from recbole_hnlm.data.features import FeatureFileError, write_features
+from recbole_hnlm.features import FeatureFileError, write_features
 from recbole_hnlm.model.augmented import augmented_triples, profile_triples, read_triples
 from recbole_hnlm.model.general_recommender import LLM_BASELINES
 from recbole_hnlm.model.layers import info_nce_in_batch

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_hnlm.data.features import (
+from recbole_hnlm.features import (
     FeatureFileError,
     FeatureSet,
     FeatureWriter,
-    SemanticNegatives,
+    FeatureTable,
     write_features,
 )
 from recbole_hnlm.quick_start import prepare
@@ -35,7 +35,7 @@ def test_roundtrip_pair_lookup_averages_n_hard(tmp_path, demo_train):
     vec = rng.randn(len(keys), 3, 8).astype(np.float32)
     meta = write_features(tmp_path / "f", "pair", keys, vec, source={"producer": "test"})
     assert meta["count"] == len(keys) and meta["k"] == 3 and meta["dim"] == 8
-    sem = SemanticNegatives(FeatureSet(str(tmp_path / "f")), demo_train, n_hard=2)
+    sem = FeatureTable(FeatureSet(str(tmp_path / "f")), demo_train, n_hard=2)
     idx = np.array([5, 0, 17])
     got = sem.lookup(torch.as_tensor(users[idx]), torch.as_tensor(items[idx]))
     assert got.shape == (3, 8)
@@ -46,7 +46,7 @@ def test_user_and_item_granularity(tmp_path, demo_train):
     users = np.arange(1, demo_train.user_num)
     vec = np.stack([np.full(4, u, dtype=np.float32) for u in users])
     write_features(tmp_path / "u", "user", demo_train.id2token(demo_train.uid_field, users), vec)
-    sem = SemanticNegatives(FeatureSet(str(tmp_path / "u")), demo_train, granularity="user", dim=4)
+    sem = FeatureTable(FeatureSet(str(tmp_path / "u")), demo_train, granularity="user", dim=4)
     out = sem.lookup(torch.tensor([3, 7]), torch.tensor([1, 1]))
     assert out[:, 0].tolist() == [3.0, 7.0]
 
@@ -58,8 +58,8 @@ def test_center_removes_the_common_direction_and_keeps_the_differences(tmp_path,
     own -= own.mean(axis=0)
     vec = (own + np.array([10.0, 0.0, 0.0])).astype(np.float32)
     write_features(tmp_path / "c", "user", demo_train.id2token(demo_train.uid_field, users), vec)
-    plain = SemanticNegatives(FeatureSet(str(tmp_path / "c")), demo_train)
-    sem = SemanticNegatives(FeatureSet(str(tmp_path / "c")), demo_train, center=True)
+    plain = FeatureTable(FeatureSet(str(tmp_path / "c")), demo_train)
+    sem = FeatureTable(FeatureSet(str(tmp_path / "c")), demo_train, center=True)
     got = sem.lookup(torch.as_tensor(users), torch.ones(len(users), dtype=torch.long)).numpy()
     assert np.allclose(got, own / np.linalg.norm(own, axis=1, keepdims=True), atol=1e-5)
     assert float(sem.table[0].abs().sum()) == 0.0  # the padding user has no row and stays zero
@@ -117,13 +117,13 @@ def test_config_mismatch_and_missing_coverage(tmp_path, demo_train):
     write_features(tmp_path / "f", "pair", keys[:-5], np.ones((len(keys) - 5, 4), dtype=np.float32))
     fs = FeatureSet(str(tmp_path / "f"))
     with pytest.raises(FeatureFileError, match="granularity is 'pair', the config asks 'user'"):
-        SemanticNegatives(fs, demo_train, granularity="user")
+        FeatureTable(fs, demo_train, granularity="user")
     with pytest.raises(FeatureFileError, match="dim is 4, the config asks 384"):
-        SemanticNegatives(fs, demo_train, dim=384)
+        FeatureTable(fs, demo_train, dim=384)
     with pytest.raises(FeatureFileError, match="n_hard=2 but the file holds k=1"):
-        SemanticNegatives(fs, demo_train, n_hard=2)
+        FeatureTable(fs, demo_train, n_hard=2)
     with pytest.raises(FeatureFileError, match=r"5 of \d+ training interactions have no pair embedding \(first: user"):
-        SemanticNegatives(fs, demo_train)
+        FeatureTable(fs, demo_train)
 
 
 def test_missing_folder_is_named(tmp_path):
@@ -149,5 +149,5 @@ def test_retrieval_features_with_repeat_interactions(tmp_path):
     assert distinct < len(users)  # the training split holds repeats
     fs = FeatureSet(str(tmp_path / name / "hnlm" / "retrieval"))
     assert fs.meta["count"] == distinct
-    neg = SemanticNegatives(fs, ds, n_hard=1)
+    neg = FeatureTable(fs, ds, n_hard=1)
     assert neg.lookup(torch.as_tensor(users), torch.as_tensor(items)).shape == (len(users), fs.meta["dim"])

@@ -101,7 +101,7 @@ def test_hidden_state_embedder(tiny_model, pooling):
 
 
 def test_full_run_with_local_model(tiny_model, data_root):
-    from recbole_hnlm.data.features import FeatureSet
+    from recbole_hnlm.features import FeatureSet
     from recbole_hnlm.llm.cli import main
 
     cfg = base_config(data_root, llm_chat_backend="local", llm_chat_model=tiny_model, llm_batch_size=4,
@@ -133,7 +133,7 @@ def test_full_run_with_local_model(tiny_model, data_root):
 @pytest.mark.slow
 def test_smollm2_profiles_and_negatives(data_root):
     """The real SmolLM2-135M-Instruct on a handful of demo items, end to end."""
-    from recbole_hnlm.data.features import FeatureSet
+    from recbole_hnlm.features import FeatureSet
     from recbole_hnlm.llm.cli import main
 
     cfg = base_config(data_root, llm_chat_backend="local", llm_chat_model="smollm2", llm_batch_size=4,

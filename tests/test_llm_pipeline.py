@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, base_config
 from fake_openai import FakeOpenAI, Reply, first_user_text, stage_of, user_text, valid_answer
 from recbole_hnlm.data.atomic import AtomicFileError
-from recbole_hnlm.data.features import FeatureSet
+from recbole_hnlm.features import FeatureSet
 from recbole_hnlm.llm.cli import load, main
 
 REPAIR_MARK = "Your answer could not be used"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_hnlm.data.features import FeatureSet
+from recbole_hnlm.features import FeatureSet
 from recbole_hnlm.llm.scft import cli
 from recbole_hnlm.llm.scft.data import PromptBuilder, distinct_label_batches, representative_rows
 from recbole_hnlm.llm.scft.model import SCFTModel, add_lora, load_base_model, load_tokenizer, pool_eos
@@ -202,7 +202,7 @@ def test_export_shapes_ids_and_lightgcn_hnlm_trains_on_them(demo, real_run):
     assert anchors.meta["granularity"] == "item" and sorted(anchors.keys.tolist()) == sorted(ctx.all_items)
 
     # per item, killed after two parts: the rerun embeds only what is missing
-    import recbole_hnlm.data.features as features
+    import recbole_hnlm.features as features
 
     calls = {"n": 0}
     real_add = features.FeatureWriter.add

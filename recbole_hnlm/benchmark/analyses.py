@@ -304,7 +304,7 @@ class _SemanticItems:
     def __init__(self, directory, dataset, n_hard):
         import pandas as pd
 
-        from recbole_hnlm.data.features import FeatureSet
+        from recbole_hnlm.features import FeatureSet
 
         fs = FeatureSet(directory)
         neg_tokens = fs.extra("neg_items")

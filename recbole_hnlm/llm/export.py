@@ -11,7 +11,7 @@ text embeddings of its nearest unseen items, as the built-in ``retrieval`` produ
 rows are flagged in ``extra/fallback.npy`` and counted in the summary. ``skip`` leaves such keys
 out, ``error`` stops. Keys with fewer than k negatives repeat theirs (counted as ``short``).
 
-The export resumes through :class:`~recbole_hnlm.data.features.FeatureWriter`; its ``source``
+The export resumes through :class:`~recbole_hnlm.features.FeatureWriter`; its ``source``
 holds a hash of every text it embeds, so an export whose inputs changed is rebuilt, never mixed.
 """
 import hashlib
@@ -23,11 +23,11 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from recbole_hnlm.data.features import FeatureFileError, FeatureWriter
+from recbole_hnlm.features import FeatureFileError, FeatureWriter
 from recbole_hnlm.llm.embed import get_embedder
 from recbole_hnlm.llm.negatives import granularity, hard_negatives, subject
 from recbole_hnlm.llm.profiles import item_profiles
-from recbole_hnlm.llm.retrieval import BUILTIN_FEATURES, nearest_negatives, train_fingerprint
+from recbole_hnlm.features import BUILTIN_FEATURES, nearest_negatives, train_fingerprint
 from recbole_hnlm.llm.usage import CHARS_PER_TOKEN, embed_price
 
 FALLBACKS = ("retrieval", "skip", "error")

@@ -21,7 +21,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from recbole_hnlm.data.features import FeatureFileError, feature_dir
+from recbole_hnlm.features import FeatureFileError, feature_dir
 
 HEADER = ("user_id:token", "pos_id:token", "neg_id:token")
 logger = logging.getLogger(__name__)

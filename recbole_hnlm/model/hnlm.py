@@ -28,7 +28,7 @@ With ``mix_alpha = 0`` and ``align_weight = 0`` (and RNS) the model is its backb
 """
 import torch
 
-from recbole_hnlm.data.features import FeatureSet, SemanticNegatives, feature_dir
+from recbole_hnlm.features import open_table
 from recbole_hnlm.model.layers import Projector, first_occurrence, info_nce, info_nce_in_batch, match_norm, mix_negative
 from recbole_hnlm.sampler import SamplerContext, build_sampler
 
@@ -49,6 +49,14 @@ class HardNegativeMixin:
         """Whether a config needs the semantic feature files at all."""
         return bool(config["mix_alpha"] or config["align_weight"] or config["anchor_weight"])
 
+    @classmethod
+    def feature_names(cls, config):
+        """The feature sets this config trains on (ensured by ``prepare()`` before the model is built)."""
+        if not cls.uses_features(config):
+            return []
+        anchor = config["anchor_weight"] and not config["hnlm_literal"]
+        return [config["hnlm_feature"]] + ([config["hnlm_anchor_feature"]] if anchor else [])
+
     def init_hard_negatives(self, config, dataset):
         """Call at the end of the subclass ``__init__``, after the backbone is built."""
         self.mix_alpha = float(config["mix_alpha"] or 0.0)
@@ -67,18 +75,18 @@ class HardNegativeMixin:
         self.semantic = self.anchor_text = self.projector = None
         if self.uses_features(config):
             center = bool(config["hnlm_center_features"])
-            self.semantic = SemanticNegatives(
-                FeatureSet(feature_dir(config)), dataset, n_hard=int(config["n_hard"] or 1),
+            self.semantic = open_table(
+                config, config["hnlm_feature"], dataset, n_hard=config["n_hard"],
                 granularity=config["hnlm_granularity"], center=center,
             ).to(self.device)
             if self.anchor_weight:
-                self.anchor_text = SemanticNegatives(
-                    FeatureSet(feature_dir(config, config["hnlm_anchor_feature"])), dataset,
-                    granularity="item", dim=self.semantic.dim, center=center,
+                self.anchor_text = open_table(
+                    config, config["hnlm_anchor_feature"], dataset, granularity="item", dim=self.semantic.dim,
+                    center=center,
                 ).to(self.device)
             # forked RNG: building the projector must not shift the backbone's random stream
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(config["seed"] or 0))
+                torch.manual_seed(config["train_seed"])
                 self.projector = Projector(self.semantic.dim, int(config["projector_hidden"]), self.cf_dim)
             self.projector.to(self.device)
 

@@ -93,6 +93,10 @@ class ProfileMixin:
 
     shared_properties = ("hnlm.yaml", "llm_enhanced.yaml")
 
+    @classmethod
+    def feature_names(cls, config):
+        return [config["profile_item_feature"], config["profile_user_feature"]]
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         user_profile, item_profile = profile_tables(config, dataset)
@@ -101,7 +105,7 @@ class ProfileMixin:
         self.profile_dim = item_profile.shape[1]
         self.ego_dim = self.user_embedding.embedding_dim
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(config["seed"] or 0))
+            torch.manual_seed(config["train_seed"])
             self.build_llm_parts(config, dataset)
 
     def build_llm_parts(self, config, dataset):

@@ -2,30 +2,14 @@
 
 Item profiles are a feature set of item granularity (``profile_item_feature``, default the built-in
 ``item-text``: each item's text embedded by the text embedder, built by
-:mod:`recbole_hnlm.llm.retrieval` when absent or stale). User profiles are a feature set of user
+:mod:`recbole_hnlm.features` when absent or stale). User profiles are a feature set of user
 granularity (``profile_user_feature``) as the LLM module exports them; where none is given, the
 documented stand-in is the mean of the item profiles of the user's *training* items (nothing from
 validation or test is looked at).
 """
-import os
-
 import torch
 
-from recbole_hnlm.data.features import FeatureFileError, FeatureSet, SemanticNegatives, feature_dir
-
-
-def ensure_feature(config, dataset, name):
-    """The folder of feature set ``name``; a built-in set is (re)built when absent or stale."""
-    from recbole_hnlm.llm.retrieval import BUILTIN_FEATURES, build_retrieval_features, builtin_features_stale
-
-    directory = feature_dir(config, name)
-    present = os.path.isfile(os.path.join(directory, "meta.json"))
-    if name in BUILTIN_FEATURES:
-        if not present or builtin_features_stale(config, dataset, directory):
-            build_retrieval_features(config, dataset)
-    elif not present:
-        raise FeatureFileError(f"{directory}: the profile feature set {name!r} does not exist")
-    return directory
+from recbole_hnlm.features import open_table
 
 
 def mean_item_profile(dataset, item_table):
@@ -39,12 +23,9 @@ def mean_item_profile(dataset, item_table):
 
 def profile_tables(config, dataset):
     """(user profiles n_users x d, item profiles n_items x d), float32 tensors indexed by internal ids."""
-    item_name = config["profile_item_feature"] or "item-text"
-    items = SemanticNegatives(FeatureSet(ensure_feature(config, dataset, item_name)), dataset, granularity="item")
+    items = open_table(config, config["profile_item_feature"], dataset, granularity="item")
     user_name = config["profile_user_feature"]
     if user_name:
-        users = SemanticNegatives(
-            FeatureSet(ensure_feature(config, dataset, user_name)), dataset, granularity="user", dim=items.dim
-        )
+        users = open_table(config, user_name, dataset, granularity="user", dim=items.dim)
         return users.table.cpu(), items.table.cpu()
     return mean_item_profile(dataset, items.table.cpu()), items.table.cpu()

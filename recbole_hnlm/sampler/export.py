@@ -78,7 +78,7 @@ def load_checkpoint(path):
     from recbole.utils import init_seed
 
     from recbole_hnlm.compat import trusted_torch_load
-    from recbole_hnlm.data.features import ensure_model_features
+    from recbole_hnlm.quick_start import ensure_model_features
     from recbole_hnlm.utils import get_model
 
     with trusted_torch_load():

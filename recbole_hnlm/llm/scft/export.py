@@ -1,6 +1,6 @@
 """Export of a fine-tuned SCFT model: hard-negative embeddings that the ``*_HNLM`` models load unchanged.
 
-Two feature sets (:mod:`recbole_hnlm.data.features` format, written resumably by ``FeatureWriter``):
+Two feature sets (:mod:`recbole_hnlm.features` format, written resumably by ``FeatureWriter``):
 
 * ``scft_feature`` (default ``scft-<granularity>``): the query embedding of Eq. 12 (EOS pooling) of
   the hybrid prompt (Eq. 11), k = 1, the LLM's hidden size. ``pair``: every training pair (the paper;
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from recbole_hnlm.data.features import FeatureFileError, FeatureWriter, feature_dir
-from recbole_hnlm.llm.retrieval import BUILTIN_FEATURES, train_fingerprint
+from recbole_hnlm.features import FeatureFileError, FeatureWriter, feature_dir
+from recbole_hnlm.features import BUILTIN_FEATURES, train_fingerprint
 from recbole_hnlm.llm.scft.data import (
     Collate,
     PromptBuilder,

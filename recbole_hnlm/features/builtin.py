@@ -1,4 +1,4 @@
-"""An LLM-free producer of semantic hard negatives: retrieval in text space.
+"""The built-in feature sets, LLM-free: item text embedded once, and retrieval in that text space.
 
 For each training pair (u, v) the negatives are the items nearest to v in text-embedding space
 that u never interacted with in training (validation and test items are not looked at, so
@@ -14,8 +14,8 @@ import shutil
 import numpy as np
 
 from recbole_hnlm.data.atomic import AtomicFileError, atomic_path, item_texts
-from recbole_hnlm.data.features import feature_dir, write_features
-from recbole_hnlm.llm.embed import get_embedder
+from recbole_hnlm.features.embedder import local_text_embedder
+from recbole_hnlm.features.format import feature_dir, write_features
 
 BUILTIN_FEATURES = ("retrieval", "retrieval-item", "item-text")
 
@@ -80,16 +80,15 @@ def nearest_negatives(item_vec, users, items, k, skip=0, pool=64):
     return result[:, skip:]
 
 
-def build_retrieval_features(config, train_dataset):
+def build_builtin_features(config, train_dataset):
     """Build the built-in feature sets of the run's dataset, all from one pass of the text embedder.
 
     ``retrieval`` (per pair, k nearest unseen items), ``retrieval-item`` (per item) and
     ``item-text`` (each item's own text embedding, the anchor of the projector).
     """
     logger = logging.getLogger()
-    k = int(config["retrieval_k"] or 1)
-    skip = int(config["retrieval_skip"] or 0)
-    embedder = get_embedder(config["hnlm_text_embedder"] or "minilm")
+    k, skip = config["retrieval_k"], config["retrieval_skip"]
+    embedder = local_text_embedder(config["hnlm_text_embedder"])
     texts = dataset_item_texts(config, train_dataset)
     logger.info(f"building semantic features: embedding {len(texts) - 1} item texts with {embedder.name}")
     item_vec = embedder.encode(texts, show_progress=config["show_progress"])
@@ -102,7 +101,7 @@ def build_retrieval_features(config, train_dataset):
     users, items = np.unique(np.stack([users, items], axis=1), axis=0).T
     key_items = np.arange(1, len(item_vec))
     source = {
-        "producer": "retrieval", "model": embedder.name, "k": k, "skip": skip,
+        "producer": "retrieval", "model": embedder.name, "embedder": config["hnlm_text_embedder"], "k": k, "skip": skip,
         "text_fields": config["hnlm_text_fields"] or "all", "train_fingerprint": fingerprint,
     }
     pair_neg = nearest_negatives(item_vec, users, items, k, skip)
@@ -131,7 +130,8 @@ def builtin_features_stale(config, train_dataset, directory):
     items = train_dataset.inter_feat[train_dataset.iid_field].numpy()
     return (
         src.get("train_fingerprint") != train_fingerprint(users, items)
-        or src.get("k") != int(config["retrieval_k"] or 1)
-        or src.get("skip") != int(config["retrieval_skip"] or 0)
+        or src.get("embedder", "minilm") != config["hnlm_text_embedder"]
+        or src.get("k") != config["retrieval_k"]
+        or src.get("skip") != config["retrieval_skip"]
         or src.get("text_fields") != (config["hnlm_text_fields"] or "all")
     )

@@ -13,7 +13,7 @@ import yaml
 
 from recbole.config import Config as RecBoleConfig
 
-from recbole_hnlm.utils import get_model
+from recbole_hnlm.utils import get_model, recbole_backbones
 
 PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "properties")
 DEFAULT_DATASET = "hnlm-demo"
@@ -54,7 +54,7 @@ class Config(RecBoleConfig):
         layers = [
             (os.path.join(PROPERTIES_DIR, "overall.yaml"), False),
             # a plugin model inherits its RecBole backbone's defaults (LightGCN_HNLM <- LightGCN.yaml)
-            *[(os.path.join(rb, "model", f"{c.__name__}.yaml"), False) for c in _recbole_bases(model_class)],
+            *[(os.path.join(rb, "model", f"{c.__name__}.yaml"), False) for c in reversed(recbole_backbones(model_class))],
             (os.path.join(rb, "model", f"{model}.yaml"), False),
             *[(os.path.join(PROPERTIES_DIR, f), False) for f in getattr(model_class, "shared_properties", ())],
             (os.path.join(PROPERTIES_DIR, "model", f"{model}.yaml"), False),
@@ -85,7 +85,3 @@ class Config(RecBoleConfig):
         if own_copy:
             self.final_config_dict["data_path"] = os.path.join(data_path, self.dataset)
 
-
-def _recbole_bases(model_class):
-    """RecBole model classes among ``model_class``'s bases, most generic first."""
-    return [c for c in reversed(model_class.__mro__[1:]) if c.__module__.startswith("recbole.model.")]

@@ -43,54 +43,62 @@ def ensure_model_features(config, train_dataset):
         ensure_features(config, train_dataset, feature_names(config))
 
 
-def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+class RunHooks:
+    """What a caller (the benchmark) adds to :func:`run_recbole_hnlm`, at three points of its one flow.
+
+    ``after_prepare`` may replace the training loader (e.g. a sparser share); ``before_fit`` may attach
+    :class:`~recbole_hnlm.trainer.RunListener` s to ``trainer.listeners``; ``after_test`` measures the
+    trained (best) model and returns entries for the result dict.
+    """
+
+    def after_prepare(self, config, train_data, valid_data, test_data):
+        return train_data
+
+    def before_fit(self, config, model, trainer, train_data, valid_data, test_data):
+        pass
+
+    def after_test(self, config, model, trainer, train_data, valid_data, test_data):
+        return {}
+
+
+def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, hooks=None):
     """Train ``model`` on ``dataset`` with RecBole's trainer, early stopping and evaluators.
 
-    Returns a dict with ``best_valid_score``, ``best_valid_result``, ``test_result`` and the
-    per-epoch seconds (``epoch_seconds``), as RecBole's ``run_recbole`` does plus timing.
+    Returns a dict with ``best_valid_score``, ``best_valid_result`` and ``test_result``, as RecBole's
+    ``run_recbole`` does, plus the per-epoch record (``epoch_seconds``, ``train_loss``, ``valid_curve``).
+    The command line and the benchmark both run this function (the benchmark through ``hooks``).
     """
+    hooks = hooks or RunHooks()
     config, _, train_data, valid_data, test_data = prepare(model, dataset, config_file_list, config_dict)
     logger = getLogger()
+    train_data = hooks.after_prepare(config, train_data, valid_data, test_data)
     # `train_seed` varies model init and batch order while `seed` keeps the data split fixed
     init_seed(config["train_seed"] + config["local_rank"], config["reproducibility"])
+    train_data.generator.manual_seed(config["train_seed"])
     model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    timer = _EpochTimer(trainer)
+    hooks.before_fit(config, model, trainer, train_data, valid_data, test_data)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
-    return {
+    result = {
         "model": config["model"],
         "dataset": config["dataset"],
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": dict(best_valid_result or {}),
         "test_result": dict(test_result or {}),
-        "epoch_seconds": timer.seconds,
+        "epoch_seconds": [e["seconds"] for e in trainer.train_epochs],
+        "train_loss": [e["loss"] for e in trainer.train_epochs],
+        "valid_curve": list(trainer.valid_epochs),
         "saved_model_file": trainer.saved_model_file if saved else None,
     }
-
-
-class _EpochTimer:
-    """Records the wall time of each training epoch by wrapping the trainer's ``_train_epoch``."""
-
-    def __init__(self, trainer):
-        import time
-
-        self.seconds = []
-        inner = trainer._train_epoch
-
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            out = inner(*args, **kwargs)
-            self.seconds.append(time.perf_counter() - start)
-            return out
-
-        trainer._train_epoch = timed
+    result.update(hooks.after_test(config, model, trainer, train_data, valid_data, test_data) or {})
+    return result
 
 
 def parse_args(argv=None):

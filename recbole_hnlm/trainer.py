@@ -1,5 +1,5 @@
-"""Trainers: RecBole's own loop, with checkpoints that load on torch >= 2.6."""
-from recbole.trainer import Trainer
+"""Trainers: RecBole's own loop, with checkpoints that load on torch >= 2.6 and a per-epoch record."""
+import time
 
 from recbole_hnlm.compat import trusted_torch_load
 
@@ -18,13 +18,75 @@ class CheckpointShimMixin:
             return super().resume_checkpoint(resume_file)
 
 
-def with_checkpoint_shim(trainer_class):
-    """``trainer_class`` with :class:`CheckpointShimMixin` in front (one subclass per class)."""
+def with_plugin_mixins(trainer_class):
+    """``trainer_class`` with :class:`EpochRecorderMixin` and :class:`CheckpointShimMixin` in front (one subclass
+    per class)."""
     if issubclass(trainer_class, CheckpointShimMixin):
         return trainer_class
     if trainer_class not in _shimmed:
-        _shimmed[trainer_class] = type(trainer_class.__name__, (CheckpointShimMixin, trainer_class), {})
+        _shimmed[trainer_class] = type(
+            trainer_class.__name__, (EpochRecorderMixin, CheckpointShimMixin, trainer_class), {}
+        )
     return _shimmed[trainer_class]
 
 
-HNLMTrainer = with_checkpoint_shim(Trainer)
+class RunListener:
+    """What a run tells its listeners (the benchmark's probes); every method is optional."""
+
+    def batch_end(self, interaction, chosen):
+        """After each training batch; ``chosen``: the item each pair's negative came from."""
+
+    def train_epoch_end(self, epoch, record):
+        """After each training epoch, before validation; ``record``: {"epoch", "seconds", "loss"}."""
+
+    def valid_epoch_end(self, epoch, record):
+        """After each validation; ``record``: {"epoch", "score", "result"}."""
+
+
+class EpochRecorderMixin:
+    """Records each training epoch (seconds, summed loss) and validation, and tells ``listeners``.
+
+    A subclass of RecBole's trainer through its own extension points (``_train_epoch``'s
+    ``loss_func``), so that the command line and the benchmark run the same training.
+    """
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.train_epochs = []
+        self.valid_epochs = []
+        self.listeners = []
+
+    def _observed_step(self, loss_func):
+        model, listeners = self.model, self.listeners
+
+        def step(interaction):
+            if loss_func is None and hasattr(model, "loss_and_negatives"):
+                losses, chosen = model.loss_and_negatives(interaction)
+            else:
+                losses, chosen = (loss_func or model.calculate_loss)(interaction), interaction[model.NEG_ITEM_ID]
+            for listener in listeners:
+                listener.batch_end(interaction, chosen)
+            return losses
+
+        return step
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if self.listeners:
+            loss_func = self._observed_step(loss_func)
+        start = time.perf_counter()
+        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        record = {"epoch": int(epoch_idx), "seconds": time.perf_counter() - start,
+                  "loss": float(sum(loss)) if isinstance(loss, tuple) else float(loss)}
+        self.train_epochs.append(record)
+        for listener in self.listeners:
+            listener.train_epoch_end(int(epoch_idx), record)
+        return loss
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        score, result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        epoch = self.train_epochs[-1]["epoch"] if self.train_epochs else -1
+        record = {"epoch": epoch, "score": float(score), "result": {k: float(v) for k, v in dict(result).items()}}
+        self.valid_epochs.append(record)
+        for listener in self.listeners:
+            listener.valid_epoch_end(epoch, record)
+        return score, result

@@ -33,10 +33,13 @@ def get_model(model_name):
 
 
 def get_trainer(model_type, model_name):
-    """Return the trainer class for a model, with the plugin's checkpoint shim mixed in."""
-    from recbole_hnlm import trainer as plugin_trainers
+    """Return RecBole's trainer class for a model, with the plugin's mixins (checkpoints, epoch record) in front."""
+    from recbole_hnlm.trainer import with_plugin_mixins
 
-    own = getattr(plugin_trainers, f"{model_name}Trainer", None)
-    if own is not None:
-        return own
-    return plugin_trainers.with_checkpoint_shim(recbole_get_trainer(model_type, model_name))
+    return with_plugin_mixins(recbole_get_trainer(model_type, model_name))
+
+
+def recbole_backbones(model_class):
+    """The RecBole model classes that ``model_class`` is or builds on, most specific first (abstract ones left out)."""
+    return [c for c in model_class.__mro__
+            if c.__module__.startswith("recbole.model.") and not c.__module__.endswith("abstract_recommender")]

@@ -13,7 +13,8 @@ from recbole_hnlm.features import FeatureFileError, write_features
 from recbole_hnlm.model.augmented import augmented_triples, profile_triples, read_triples
 from recbole_hnlm.model.general_recommender import LLM_BASELINES
 from recbole_hnlm.model.layers import info_nce_in_batch
-from recbole_hnlm.model.llm_enhanced import AugmentedEmbedding, HybridExpertAdaptor, ProfileMixin, mean_adjacency
+from recbole_hnlm.model.hnlm import HardNegativeMixin
+from recbole_hnlm.model.llm_enhanced import AugmentedEmbedding, HybridExpertAdaptor, mean_adjacency
 from recbole_hnlm.model.profiles import mean_item_profile, profile_tables
 from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
 from recbole_hnlm.utils import get_model
@@ -121,9 +122,8 @@ def test_rlmrec_gen_masks_only_while_training(demo_root, monkeypatch):
 
     monkeypatch.setattr(type(model), "propagate", spy)
     model.train()
-    model.negative_context(user, pos, neg)
+    seeds = model.negative_context(user, pos, neg).masked_nodes
     monkeypatch.undo()
-    seeds = model._mask_seeds
     n_masked = int(round(model.mask_ratio * (model.n_users + model.n_items)))
     assert len(seeds) == n_masked
     masked_users = seeds[seeds < model.n_users]
@@ -136,8 +136,11 @@ def test_rlmrec_gen_masks_only_while_training(demo_root, monkeypatch):
     # the masks are gone after the batch, and eval never masks
     assert model.user_embedding.mask_rows is None and model.item_embedding.mask_rows is None
     assert torch.equal(model.user_embedding.weight, model.user_embedding.base.weight)
+    torch.manual_seed(7)
     losses = model.calculate_loss(batch)  # (bpr, reg, recon, align, anchor)
-    recon = model.recon_weight * model.masked_reconstruction(model._batch_ctx, model._mask_seeds)
+    torch.manual_seed(7)  # the same masked nodes again
+    ctx = model.negative_context(user, pos, neg)
+    recon = model.recon_weight * model.masked_reconstruction(ctx, ctx.masked_nodes)
     assert torch.allclose(losses[2], recon) and recon > 0
     monkeypatch.setattr(type(model), "propagate", spy)
     model.eval()  # e.g. export_hard_negatives: no masking
@@ -150,8 +153,8 @@ def test_rlmrec_con_aligns_cf_and_profile_embeddings(demo_root):
     model, train_data = build("LightGCN_RLMRecCon", demo_root)
     model.train()
     batch = next(iter(train_data))
-    losses = model.calculate_loss(batch)
-    ctx, neg = model._batch_ctx, model.last_negatives
+    losses, neg = model.loss_and_negatives(batch)
+    ctx = model.negative_context(batch[model.USER_ID], batch[model.ITEM_ID], batch[model.NEG_ITEM_ID])
     # users: every user's profile is a candidate, the user's own the positive
     u = torch.nn.functional.normalize(ctx.user_all[ctx.user], dim=-1)
     keys = torch.nn.functional.normalize(model.profile_mlp(model.user_profile), dim=-1)
@@ -179,7 +182,7 @@ def test_kar_feeds_augmented_vectors_into_the_backbone(demo_root):
     torch.manual_seed(1)
     cached = model.calculate_loss(batch)
     assert model._kar_cache is None
-    model.negative_context = lambda u, p, n: ProfileMixin.negative_context(model, u, p, n)  # no cache
+    model.negative_context = lambda u, p, n: HardNegativeMixin.negative_context(model, u, p, n)  # no cache
     torch.manual_seed(1)
     fresh = model.calculate_loss(batch)
     assert all(torch.allclose(a, b) for a, b in zip(cached, fresh))
@@ -285,7 +288,7 @@ def test_llmrec_adds_side_features_and_prunes_augmented_losses(demo_root):
     batch = next(iter(train_data))
     losses = model.calculate_loss(batch)  # (bpr, reg, aug, side, recon, align, anchor)
     assert len(losses) == 7 and all(float(x.detach()) > 0 for x in losses[:5])
-    ctx = model._batch_ctx
+    ctx = model.negative_context(batch[model.USER_ID], batch[model.ITEM_ID], batch[model.NEG_ITEM_ID])
     u = ctx.user_all[ctx.user]
     margin = (u * ctx.item_all[model.aug_pos[ctx.user]]).sum(-1) - (u * ctx.item_all[model.aug_neg[ctx.user]]).sum(-1)
     per = torch.sort(-torch.nn.functional.logsigmoid(margin)).values

@@ -88,18 +88,25 @@ def test_tiny_grid_report(tiny_results):
                                                     "fhns_hnlm-demo.png"}
 
 
-def test_cell_matches_run_recbole_hnlm(tmp_path):
-    """A cell gives run_recbole_hnlm's numbers (with seed = train_seed, where both flows agree)."""
+def test_a_grid_cell_is_the_command_line_run(tmp_path, monkeypatch):
+    """One training path: a grid cell and the same command line give identical metrics, with train_seed != seed,
+    on a model whose projector, sampler and batch order all depend on the training seed."""
     from recbole_hnlm.benchmark.runner import execute_cell
-    from recbole_hnlm.quick_start import run_recbole_hnlm
+    from recbole_hnlm.quick_start import main
 
-    grid = tiny_grid(tmp_path / "atomic_data", runs=["LightGCN"], seeds=[3], seed=3)
-    cell = grid.cells()[0]
-    record = execute_cell(cell)
-    direct = run_recbole_hnlm("LightGCN", "hnlm-demo", config_dict=dict(cell.recbole_config(),
-                              checkpoint_dir=str(tmp_path / "saved")), saved=True)
-    assert record["test_result"] == pytest.approx(direct["test_result"])
-    assert record["best_valid_result"] == pytest.approx(direct["best_valid_result"])
+    grid = tiny_grid(tmp_path / "atomic_data", runs=["LightGCN_HNLM", "LightGCN_DNS"], seeds=[3], seed=2020,
+                     epochs=2)
+    for cell in grid.cells():
+        record = execute_cell(cell)
+        config = dict(cell.recbole_config(), checkpoint_dir=str(tmp_path / "saved"))
+        assert config["train_seed"] == 3 and config["seed"] == 2020
+        argv = [f"--model={cell.model}", f"--dataset={cell.dataset}"] + [
+            f"--{k}={v}" if isinstance(v, str) else f"--{k}={v!r}" for k, v in config.items()]
+        monkeypatch.setattr(sys, "argv", ["run_recbole_hnlm.py", *argv])  # RecBole's Config reads sys.argv
+        direct = main(argv)
+        assert record["test_result"] == direct["test_result"], cell.model
+        assert record["best_valid_result"] == direct["best_valid_result"], cell.model
+        assert record["train_loss"] == pytest.approx(direct["train_loss"], rel=1e-6), cell.model  # summation order
 
 
 def test_subsample_train_keeps_valid_and_test(tmp_path):

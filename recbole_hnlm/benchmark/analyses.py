@@ -8,13 +8,13 @@ Pure functions (tested on hand-computed cases):
 * :func:`false_negative_flags`: which negatives are within cosine ``threshold`` of one of the
   user's test items (false hard negatives, Fig. 6 of the paper).
 
-Probes that hook a RecBole trainer and model (used by :mod:`recbole_hnlm.benchmark.runner`):
+Listeners of the trainer's per-epoch record (:class:`recbole_hnlm.trainer.RunListener`, attached
+by :mod:`recbole_hnlm.benchmark.runner`; the record itself, loss, seconds and validation per epoch,
+is in every run's result):
 
-* :class:`EpochLog`: per-epoch training loss and seconds, and the validation result per epoch
-  (wraps ``trainer._train_epoch`` and ``trainer._valid_epoch``; convergence, Fig. 4c-d);
-* :class:`NegativeLog`: the negatives the model trained on, batch by batch (from
-  ``model.last_negatives`` where the model records it, else the batch's sampled negative), and at
-  the end of each epoch the share of false hard negatives under the current model's embeddings;
+* :class:`EpochEcho`: one progress line per epoch;
+* :class:`NegativeLog`: the negatives the model trained on, batch by batch, and at the end of each
+  epoch the share of false hard negatives under the current model's embeddings;
 * :func:`popularity_metrics`: per-group metrics of the trained model on the test split (Fig. 5b);
 * :class:`PeakRSS`: peak resident memory while a block runs.
 """
@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 import torch
+
+from recbole_hnlm.trainer import RunListener
 
 GROUPS = ("unpopular", "normal", "popular")
 
@@ -196,51 +198,28 @@ def popularity_metrics(model, train_dataset, test_data, ks, unpopular=0.8, popul
 
 
 # ----- probes -------------------------------------------------------------------------------------
-class EpochLog:
-    """Per-epoch training loss and seconds, and each validation (epoch, score, result).
+class EpochEcho(RunListener):
+    """One line of text per validated epoch (the progress of a cell), to ``echo``."""
 
-    Wraps ``trainer._train_epoch`` and ``trainer._valid_epoch``; ``on_epoch_end`` callbacks are
-    called after each training epoch with ``(epoch_idx)``, before validation.
-    """
+    def __init__(self, echo):
+        self.echo = echo
+        self.last = None
 
-    def __init__(self, trainer, echo=None):
-        self.echo = echo       # called with one line of text per epoch (progress of a cell)
-        self.train = []        # [{"epoch", "seconds", "loss"}]
-        self.valid = []        # [{"epoch", "score", "result"}]
-        self.on_epoch_end = []
-        train_inner, valid_inner = trainer._train_epoch, trainer._valid_epoch
+    def train_epoch_end(self, epoch, record):
+        self.last = record
 
-        def train_epoch(train_data, epoch_idx, *args, **kwargs):
-            start = time.perf_counter()
-            loss = train_inner(train_data, epoch_idx, *args, **kwargs)
-            seconds = time.perf_counter() - start
-            total = float(sum(loss)) if isinstance(loss, tuple) else float(loss)
-            self.train.append({"epoch": int(epoch_idx), "seconds": seconds, "loss": total})
-            for callback in self.on_epoch_end:
-                callback(int(epoch_idx))
-            return loss
-
-        def valid_epoch(*args, **kwargs):
-            score, result = valid_inner(*args, **kwargs)
-            epoch = self.train[-1]["epoch"] if self.train else -1
-            self.valid.append({"epoch": epoch, "score": float(score),
-                               "result": {k: float(v) for k, v in dict(result).items()}})
-            if self.echo is not None and self.train:
-                last = self.train[-1]
-                self.echo(f"epoch {epoch + 1}: loss {last['loss']:.4f}, {last['seconds']:.1f} s, "
-                          f"valid score {float(score):.4f}")
-            return score, result
-
-        trainer._train_epoch = train_epoch
-        trainer._valid_epoch = valid_epoch
+    def valid_epoch_end(self, epoch, record):
+        if self.last is not None:
+            self.echo(f"epoch {epoch + 1}: loss {self.last['loss']:.4f}, {self.last['seconds']:.1f} s, "
+                      f"valid score {record['score']:.4f}")
 
 
-class NegativeLog:
+class NegativeLog(RunListener):
     """Records the negatives of each training batch and, per epoch, the false-hard-negative rate.
 
-    The negatives are ``model.last_negatives`` where the model sets it during ``calculate_loss``
-    (the plugin's HardNegativeMixin models), else the batch's ``NEG_ITEM_ID`` column (RecBole's
-    own sampling, dynamic DNS included). At the end of each epoch the recorded negatives are
+    The negatives are what the trainer passes to :meth:`batch_end`: the item each pair's negative
+    came from (the plugin's samplers), else the batch's ``NEG_ITEM_ID`` column (RecBole's own
+    sampling, dynamic DNS included). At the end of each epoch the recorded negatives are
     compared with the user's test items under the model's current item embeddings
     (:func:`false_negative_flags`).
 
@@ -256,25 +235,14 @@ class NegativeLog:
         self.epochs = []
         self._users, self._negs, self._pos = [], [], []
         self.semantic = _semantic_items(model, train_dataset, n_hard)
-        inner = model.calculate_loss
 
-        def calculate_loss(interaction):
-            if hasattr(model, "last_negatives"):
-                model.last_negatives = None
-            out = inner(interaction)
-            chosen = getattr(model, "last_negatives", None)
-            if chosen is None:
-                chosen = interaction[model.NEG_ITEM_ID]
-            users = interaction[model.USER_ID]
-            chosen = chosen.detach().reshape(len(users), -1)[:, 0]
-            self._users.append(users.detach().cpu())
-            self._negs.append(chosen.cpu())
-            self._pos.append(interaction[model.ITEM_ID].detach().cpu())
-            return out
+    def batch_end(self, interaction, chosen):
+        users = interaction[self.model.USER_ID]
+        self._users.append(users.detach().cpu())
+        self._negs.append(chosen.detach().reshape(len(users), -1)[:, 0].cpu())
+        self._pos.append(interaction[self.model.ITEM_ID].detach().cpu())
 
-        model.calculate_loss = calculate_loss
-
-    def epoch_end(self, epoch_idx):
+    def train_epoch_end(self, epoch_idx, record):
         if not self._users:
             return
         users, negs, pos = torch.cat(self._users), torch.cat(self._negs), torch.cat(self._pos)

@@ -10,14 +10,10 @@ A cell runs either in a child process (``isolation="process"``, the default: its
 its own, ``cell_timeout`` can stop it, and a crash cannot take the grid down) or in this process
 (``"inline"``, faster to start; what tests use).
 
-What a cell does (:func:`execute_cell`), the same pipeline as ``run_recbole_hnlm``:
-
-1. ``prepare()``: Config, dataset, the split (RecBole's ``seed``), loaders, semantic features;
-2. optionally keep a share of the training interactions (``bench_train_ratio``; valid/test fixed);
-3. ``init_seed(train_seed)`` and reseed the training loader's shuffling generator (the model seed);
-4. build the model and trainer, attach the probes (per-epoch log, false-hard-negative log);
-5. ``trainer.fit(saved=True)`` (early stopping on the validation metric), then the test split with
-   the best checkpoint, then per-popularity-group test metrics of that same model.
+What a cell does (:func:`execute_cell`): ``run_recbole_hnlm`` itself, the command line's training,
+with :class:`CellHooks`: optionally keep a share of the training interactions (``bench_train_ratio``;
+valid/test fixed), attach the probes (per-epoch echo, false-hard-negative log) to the trainer's
+listeners, and after the test split (best checkpoint) measure per-popularity-group test metrics.
 """
 import csv
 import json
@@ -32,6 +28,8 @@ import time
 import traceback
 
 from recbole_hnlm.benchmark.grid import Cell, Run
+from recbole_hnlm.quick_start import RunHooks, run_recbole_hnlm
+from recbole_hnlm.utils import recbole_backbones
 
 logger = logging.getLogger("recbole_hnlm.benchmark")
 SCHEMA = 1
@@ -205,28 +203,15 @@ def subsample_train(config, train_data, ratio, seed):
     return type(train_data)(config, sub, train_data._sampler, shuffle=train_data.shuffle)
 
 
-def backbone_of(model_class):
-    """Name of the RecBole model a model builds on (itself for a RecBole model), e.g. LightGCN."""
-    for cls in model_class.__mro__:
-        module = getattr(cls, "__module__", "")
-        if module.startswith("recbole.model.") and not module.endswith("abstract_recommender"):
-            return cls.__name__
-    return model_class.__name__
-
-
-class CellHooks:
-    """What the benchmark adds to a training run, at three points of ``run_recbole_hnlm``'s flow.
-
-    ``after_prepare`` may replace the training loader (sparsity); ``before_fit`` attaches the
-    probes to the trainer and model; ``after_test`` measures the trained (best) model.
-    """
+class CellHooks(RunHooks):
+    """What the benchmark adds to ``run_recbole_hnlm``: a sparser training share, the probes, popularity metrics."""
 
     def __init__(self, cell, probes, echo=None):
         self.cell = cell
         self.probes = set(probes)
         self.echo = echo
         self.out = {}
-        self.epoch_log = self.negative_log = self.rss = None
+        self.negative_log = None
 
     def after_prepare(self, config, train_data, valid_data, test_data):
         full = len(train_data.dataset.inter_feat)
@@ -239,56 +224,22 @@ class CellHooks:
         return train_data
 
     def before_fit(self, config, model, trainer, train_data, valid_data, test_data):
-        from recbole_hnlm.benchmark.analyses import EpochLog, NegativeLog
+        from recbole_hnlm.benchmark.analyses import EpochEcho, NegativeLog
 
-        self.out["backbone"] = backbone_of(type(model))
+        backbones = recbole_backbones(type(model))
+        self.out["backbone"] = backbones[0].__name__ if backbones else type(model).__name__
         self.out["parameters"] = int(sum(p.numel() for p in model.parameters()))
-        self.epoch_log = EpochLog(trainer, echo=self.echo)
+        if self.echo is not None:
+            trainer.listeners.append(EpochEcho(self.echo))
         if "fhns" in self.probes:
             self.negative_log = NegativeLog(model, test_data, train_data.dataset, n_hard=config["n_hard"])
-            self.epoch_log.on_epoch_end.append(self.negative_log.epoch_end)
+            trainer.listeners.append(self.negative_log)
 
     def after_test(self, config, model, trainer, train_data, valid_data, test_data):
         from recbole_hnlm.benchmark.analyses import popularity_metrics
 
         self.out["popularity"] = popularity_metrics(model, train_data.dataset, test_data, list(config["topk"]))
         return {}
-
-
-def _train_and_evaluate(cell, config_dict, hooks):
-    """``run_recbole_hnlm``'s flow with the benchmark's hooks; returns its result dict.
-
-    When ``run_recbole_hnlm`` accepts ``hooks`` (see docs/benchmark.md, "Hook"), it is called
-    directly; otherwise the same steps run here, from the public ``prepare()``.
-    """
-    import inspect
-
-    from recbole_hnlm import quick_start
-
-    if "hooks" in inspect.signature(quick_start.run_recbole_hnlm).parameters:
-        return quick_start.run_recbole_hnlm(cell.model, cell.dataset, config_dict=config_dict, saved=True,
-                                            hooks=hooks)
-
-    from recbole.utils import init_seed
-
-    from recbole_hnlm.utils import get_model, get_trainer
-
-    config, _, train_data, valid_data, test_data = quick_start.prepare(cell.model, cell.dataset,
-                                                                       config_dict=config_dict)
-    train_data = hooks.after_prepare(config, train_data, valid_data, test_data)
-    train_seed = config["seed"] if config["train_seed"] is None else config["train_seed"]
-    init_seed(train_seed + config["local_rank"], config["reproducibility"])
-    train_data.generator.manual_seed(train_seed)  # batch order follows the model seed too
-    model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    hooks.before_fit(config, model, trainer, train_data, valid_data, test_data)
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True,
-                                                      show_progress=config["show_progress"])
-    test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=config["show_progress"])
-    result = {"best_valid_score": best_valid_score, "best_valid_result": dict(best_valid_result or {}),
-              "test_result": dict(test_result or {})}
-    result.update(hooks.after_test(config, model, trainer, train_data, valid_data, test_data) or {})
-    return result
 
 
 def execute_cell(cell, probes=(), isolated=False, threads=None, echo=None):
@@ -311,12 +262,12 @@ def execute_cell(cell, probes=(), isolated=False, threads=None, echo=None):
     config_dict["checkpoint_dir"] = ckpt
     try:
         with PeakRSS() as rss:
-            result = _train_and_evaluate(cell, config_dict, hooks)
+            result = run_recbole_hnlm(cell.model, cell.dataset, config_dict=config_dict, saved=True, hooks=hooks)
     finally:
         shutil.rmtree(ckpt, ignore_errors=True)
-    ep = hooks.epoch_log
+    valid = result["valid_curve"]
     bigger = hooks.out.get("valid_metric_bigger", True)
-    best = (max if bigger else min)(ep.valid, key=lambda v: v["score"]) if ep and ep.valid else None
+    best = (max if bigger else min)(valid, key=lambda v: v["score"]) if valid else None
     record = {
         "schema": SCHEMA, "status": "ok", "dataset": cell.dataset, "model": cell.model, "variant": cell.variant,
         "run": cell.run.name, "seed": cell.seed, "fingerprint": cell.fingerprint(), "config": cell.config,
@@ -325,10 +276,10 @@ def execute_cell(cell, probes=(), isolated=False, threads=None, echo=None):
         "best_valid_result": {k: float(v) for k, v in result["best_valid_result"].items()},
         "test_result": {k: float(v) for k, v in result["test_result"].items()},
         "best_epoch": best["epoch"] if best else None,
-        "epochs_run": len(ep.train) if ep else None,
-        "epoch_seconds": [e["seconds"] for e in ep.train] if ep else [],
-        "train_loss": [e["loss"] for e in ep.train] if ep else [],
-        "valid_curve": ep.valid if ep else [],
+        "epochs_run": len(result["epoch_seconds"]),
+        "epoch_seconds": result["epoch_seconds"],
+        "train_loss": result["train_loss"],
+        "valid_curve": valid,
         "fhns": hooks.negative_log.epochs if hooks.negative_log else None,
         "memory": {
             "rss_start_mb": rss.start / 2**20, "peak_rss_mb": rss.peak / 2**20,

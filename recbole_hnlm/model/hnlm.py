@@ -134,7 +134,8 @@ class HardNegativeMixin:
             anchor = self.anchor_weight * info_nce_in_batch(text_pos, pos_e, self.align_tau)
         return mixed, align, anchor
 
-    def calculate_loss(self, interaction):
+    def loss_and_negatives(self, interaction):
+        """(loss parts, the item each pair's negative came from): one training step's work."""
         if getattr(self, "restore_user_e", None) is not None or getattr(self, "restore_item_e", None) is not None:
             self.restore_user_e, self.restore_item_e = None, None
         user = interaction[self.USER_ID]
@@ -142,13 +143,20 @@ class HardNegativeMixin:
         neg_item = interaction[self.NEG_ITEM_ID]
         ctx = self.negative_context(user, pos_item, neg_item)
         neg_e, chosen = self.neg_sampler(ctx)
-        self.last_negatives = chosen
         u_e, pos_e = ctx.user_all[user], ctx.item_all[pos_item]
         mixed, align, anchor = self.semantic_terms(user, pos_item, u_e, pos_e, neg_e)
-        return self.pair_losses(user, pos_item, chosen, u_e, pos_e, mixed, neg_e) + self.extra_losses(
-            interaction
+        losses = self.pair_losses(user, pos_item, chosen, u_e, pos_e, mixed, neg_e) + self.extra_losses(
+            interaction, ctx, chosen
         ) + (align, anchor)
+        return losses, chosen
 
-    def extra_losses(self, interaction):
-        """Backbone-specific extra terms (SGL's contrastive loss); none by default."""
+    def calculate_loss(self, interaction):
+        return self.loss_and_negatives(interaction)[0]
+
+    def extra_losses(self, interaction, ctx, chosen):
+        """Backbone-specific extra terms (SGL's contrastive loss); none by default.
+
+        ``ctx`` is the batch's :class:`~recbole_hnlm.sampler.SamplerContext` (propagated embeddings),
+        ``chosen`` the item each pair's negative came from.
+        """
         return ()

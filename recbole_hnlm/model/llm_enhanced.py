@@ -111,11 +111,6 @@ class ProfileMixin:
     def build_llm_parts(self, config, dataset):
         raise NotImplementedError
 
-    def negative_context(self, user, pos_item, neg_item):
-        ctx = super().negative_context(user, pos_item, neg_item)
-        self._batch_ctx = ctx  # the batch's propagated embeddings, for extra_losses
-        return ctx
-
 
 class RLMRecConMixin(ProfileMixin):
     def build_llm_parts(self, config, dataset):
@@ -132,9 +127,9 @@ class RLMRecConMixin(ProfileMixin):
         ]
         return users + sum(items)
 
-    def extra_losses(self, interaction):
-        kd = self.kd_weight * self.contrastive_alignment(self._batch_ctx, self.last_negatives)
-        return super().extra_losses(interaction) + (kd,)
+    def extra_losses(self, interaction, ctx, chosen):
+        kd = self.kd_weight * self.contrastive_alignment(ctx, chosen)
+        return super().extra_losses(interaction, ctx, chosen) + (kd,)
 
 
 class RLMRecGenMixin(ProfileMixin):
@@ -151,14 +146,15 @@ class RLMRecGenMixin(ProfileMixin):
             return super().negative_context(user, pos_item, neg_item)
         n_nodes = self.n_users + self.n_items
         seeds = torch.randperm(n_nodes, device=self.device)[: max(1, int(round(self.mask_ratio * n_nodes)))]
-        self._mask_seeds = seeds
         u_emb, i_emb = self.user_embedding, self.item_embedding
         u_emb.mask_rows, i_emb.mask_rows = seeds[seeds < self.n_users], seeds[seeds >= self.n_users] - self.n_users
         u_emb.mask_token = i_emb.mask_token = self.mask_token
         try:
-            return super().negative_context(user, pos_item, neg_item)
+            ctx = super().negative_context(user, pos_item, neg_item)
         finally:
             u_emb.mask_rows = i_emb.mask_rows = None
+        ctx.masked_nodes = seeds
+        return ctx
 
     def masked_reconstruction(self, ctx, seeds):
         """InfoNCE between MLP(propagated CF embedding) and the profile of each masked node."""
@@ -166,9 +162,9 @@ class RLMRecGenMixin(ProfileMixin):
         profiles = torch.cat([self.user_profile, self.item_profile])[seeds]
         return info_nce_in_batch(self.recon_mlp(cf), profiles, self.recon_tau)
 
-    def extra_losses(self, interaction):
-        recon = self.recon_weight * self.masked_reconstruction(self._batch_ctx, self._mask_seeds)
-        return super().extra_losses(interaction) + (recon,)
+    def extra_losses(self, interaction, ctx, chosen):
+        recon = self.recon_weight * self.masked_reconstruction(ctx, ctx.masked_nodes)
+        return super().extra_losses(interaction, ctx, chosen) + (recon,)
 
 
 class HybridExpertAdaptor(nn.Module):
@@ -225,9 +221,9 @@ class KARMixin(ProfileMixin):
         self._kar_cache = {} if self.training else None
         return super().negative_context(user, pos_item, neg_item)
 
-    def extra_losses(self, interaction):
+    def extra_losses(self, interaction, ctx, chosen):
         try:
-            return super().extra_losses(interaction)  # (SGL's views reuse the batch's cache)
+            return super().extra_losses(interaction, ctx, chosen)  # (SGL's views reuse the batch's cache)
         finally:
             self._kar_cache = None  # the step changes the parameters: never reuse across batches
 
@@ -327,13 +323,12 @@ class LLMRecMixin(ProfileMixin):
         kept = losses[: int((1.0 - self.prune_rate) * len(losses))]
         return self.aug_weight * kept.sum() / len(ctx.user)
 
-    def extra_losses(self, interaction):
-        ctx, neg = self._batch_ctx, self.last_negatives
+    def extra_losses(self, interaction, ctx, chosen):
         user_prof, user_attr, item_prof, item_attr, (user_masked, item_masked) = self._side
         self._side = None
         u = user_prof[ctx.user]
         side = self.side_bpr_weight * -F.logsigmoid(
-            (u * item_attr[ctx.pos_item]).sum(-1) - (u * item_attr[neg]).sum(-1)
+            (u * item_attr[ctx.pos_item]).sum(-1) - (u * item_attr[chosen]).sum(-1)
         ).mean()
         recon = ctx.user_all.new_zeros(())
         if user_masked is not None:
@@ -341,4 +336,4 @@ class LLMRecMixin(ProfileMixin):
                 scaled_cosine_error(self.decode_user(user_prof[user_masked]), self.user_profile[user_masked], self.recon_alpha)
                 + scaled_cosine_error(self.decode_item(item_attr[item_masked]), self.item_profile[item_masked], self.recon_alpha)
             )
-        return super().extra_losses(interaction) + (self.augmented_bpr(ctx), side, recon)
+        return super().extra_losses(interaction, ctx, chosen) + (self.augmented_bpr(ctx), side, recon)

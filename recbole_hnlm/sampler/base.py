@@ -21,6 +21,7 @@ class SamplerContext:
     user_layers: Optional[List[torch.Tensor]] = None   # per layer, n_users x d_l (samplers with needs_layers)
     item_layers: Optional[List[torch.Tensor]] = None
     pool: Optional[Callable] = None    # list of per-layer tensors -> pooled tensor, as the backbone pools
+    masked_nodes: Optional[torch.Tensor] = None  # nodes masked before this propagation (RLMRec-Gen)
 
 
 class TrainPositives:

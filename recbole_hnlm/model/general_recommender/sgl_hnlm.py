@@ -27,7 +27,7 @@ class SGL_HNLM(HardNegativeMixin, SGL):
         reg = self.reg_loss(self.user_embedding(user), self.item_embedding(pos_item), self.item_embedding(neg_item))
         return bpr, reg * self.reg_weight
 
-    def extra_losses(self, interaction):
+    def extra_losses(self, interaction, ctx, chosen):
         user_sub1, item_sub1 = self.forward(self.sub_graph1)
         user_sub2, item_sub2 = self.forward(self.sub_graph2)
         return (self.calc_ssl_loss(

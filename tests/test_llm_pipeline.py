@@ -160,17 +160,29 @@ def test_rerun_asks_nothing_again(pipeline):
 
 
 def test_lightgcn_hnlm_trains_on_the_export(pipeline):
-    from recbole_hnlm.quick_start import run_recbole_hnlm
+    """The model reads the exported sets themselves (Eq. 5: the mean of a key's first n_hard negatives) and trains."""
+    import torch
+
+    from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
+    from recbole_hnlm.utils import get_model
 
     data_root, _, _ = pipeline
-    result = run_recbole_hnlm(
-        "LightGCN_HNLM", "hnlm-demo", saved=False,
-        config_dict=base_config(data_root, hnlm_feature="llm-item", hnlm_anchor_feature="llm-profile",
-                                mix_alpha=0.2, anchor_weight=0.1, align_weight=0.05, n_hard=2),
-    )
-    assert len(result["epoch_seconds"]) == 1
-    ndcg = result["test_result"]["ndcg@20"]
-    assert np.isfinite(ndcg) and 0 < ndcg <= 1
+    cfg = base_config(data_root, hnlm_feature="llm-item", hnlm_anchor_feature="llm-profile",
+                      mix_alpha=0.2, anchor_weight=0.1, align_weight=0.05, n_hard=2)
+    config, _, train_data, _, _ = prepare("LightGCN_HNLM", "hnlm-demo", config_dict=cfg)
+    model = get_model("LightGCN_HNLM")(config, train_data.dataset)
+    ds = train_data.dataset
+    users = torch.as_tensor(ds.inter_feat[ds.uid_field][:50]).long()
+    items = torch.as_tensor(ds.inter_feat[ds.iid_field][:50]).long()
+    exported = FeatureSet(str(data_root / "hnlm-demo" / "hnlm" / "llm-item"))
+    row = {tok: r for r, tok in enumerate(exported.keys.tolist())}
+    want = np.stack([np.asarray(exported.embeddings[row[t], :2], dtype=np.float32).mean(0)
+                     for t in ds.id2token(ds.iid_field, items.numpy())])
+    assert np.allclose(model.semantic.lookup(users, items).numpy(), want, atol=1e-3)
+    assert model.anchor_text.directory.endswith("llm-profile")
+    result = run_recbole_hnlm("LightGCN_HNLM", "hnlm-demo", saved=False, config_dict=cfg)
+    assert len(result["train_loss"]) == 1 and np.isfinite(result["train_loss"][0])
+    assert all(0 < v <= 1 for v in result["test_result"].values())
 
 
 def test_dry_run_counts_and_prices_without_asking(tmp_path):

@@ -73,6 +73,8 @@ class EpochRecorderMixin:
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if self.listeners:
             loss_func = self._observed_step(loss_func)
+        if hasattr(self.model, "set_epoch"):
+            self.model.set_epoch(epoch_idx)
         start = time.perf_counter()
         loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
         record = {"epoch": int(epoch_idx), "seconds": time.perf_counter() - start,

@@ -31,6 +31,7 @@ import torch
 from recbole_hnlm.features import open_table
 from recbole_hnlm.model.layers import Projector, first_occurrence, info_nce, info_nce_in_batch, match_norm, mix_negative
 from recbole_hnlm.sampler import SamplerContext, build_sampler
+from recbole_hnlm.sampler.semantic import uses_semantic_candidates
 
 
 def split_layers(layers, n_users, n_items):
@@ -46,16 +47,20 @@ class HardNegativeMixin:
 
     @staticmethod
     def uses_features(config):
-        """Whether a config needs the semantic feature files at all."""
-        return bool(config["mix_alpha"] or config["align_weight"] or config["anchor_weight"])
+        """Whether a config needs the hard-negative feature set and the projector (Eq. 5-6) at all."""
+        mixing = config["mix_alpha"] and config["semantic_negatives"]
+        return bool(mixing or config["align_weight"] or config["anchor_weight"])
 
     @classmethod
     def feature_names(cls, config):
         """The feature sets this config trains on (ensured by ``prepare()`` before the model is built)."""
-        if not cls.uses_features(config):
-            return []
-        anchor = config["anchor_weight"] and not config["hnlm_literal"]
-        return [config["hnlm_feature"]] + ([config["hnlm_anchor_feature"]] if anchor else [])
+        names = []
+        if cls.uses_features(config):
+            names.append(config["hnlm_feature"])
+        anchor = cls.uses_features(config) and config["anchor_weight"] and not config["hnlm_literal"]
+        if anchor or uses_semantic_candidates(config):
+            names.append(config["hnlm_anchor_feature"])
+        return names
 
     def init_hard_negatives(self, config, dataset):
         """Call at the end of the subclass ``__init__``, after the backbone is built."""
@@ -67,6 +72,11 @@ class HardNegativeMixin:
         self.projector_grad = "all" if literal else (config["projector_grad"] or "anchor")
         self.anchor_weight = 0.0 if literal else float(config["anchor_weight"] or 0.0)
         self.anchor_distinct = bool(config["anchor_distinct"])
+        self.anchor_cf_grad = bool(config["anchor_cf_grad"])
+        if not config["semantic_negatives"]:
+            self.mix_alpha = 0.0
+        self.mix_alpha_warmup = config["mix_alpha_warmup"]
+        self.epoch = 0
         if self.hard_norm not in ("match", "none"):
             raise ValueError(f"hard_norm must be 'match' or 'none', got {self.hard_norm!r}")
         if self.projector_grad not in ("anchor", "all"):
@@ -89,6 +99,16 @@ class HardNegativeMixin:
                 torch.manual_seed(config["train_seed"])
                 self.projector = Projector(self.semantic.dim, int(config["projector_hidden"]), self.cf_dim)
             self.projector.to(self.device)
+
+    def set_epoch(self, epoch):
+        """Called by the trainer before each training epoch (the alpha curriculum, ``mix_alpha_warmup``)."""
+        self.epoch = epoch
+
+    def current_alpha(self):
+        """alpha of Eq. 7 this epoch: rising linearly from 0 over ``mix_alpha_warmup`` epochs, then ``mix_alpha``."""
+        if not self.mix_alpha_warmup:
+            return self.mix_alpha
+        return self.mix_alpha * min(1.0, self.epoch / self.mix_alpha_warmup)
 
     # ----- hooks a backbone may override -------------------------------------------------------
     def propagate(self):
@@ -121,7 +141,8 @@ class HardNegativeMixin:
             e_hard = e_hard.detach()
         if self.hard_norm == "match":
             e_hard = match_norm(e_hard, neg_e)
-        mixed = mix_negative(neg_e, e_hard, self.mix_alpha) if self.mix_alpha else neg_e
+        alpha = self.current_alpha()
+        mixed = mix_negative(neg_e, e_hard, alpha) if alpha else neg_e
         align = zero
         if self.align_weight:
             align = self.align_weight * info_nce(u_e, torch.stack([pos_e, e_hard], dim=1), self.align_tau)
@@ -131,7 +152,8 @@ class HardNegativeMixin:
                 rows = first_occurrence(pos_item)
                 user, pos_item, pos_e = user[rows], pos_item[rows], pos_e[rows]
             text_pos = self.projector(self.anchor_text.lookup(user, pos_item))
-            anchor = self.anchor_weight * info_nce_in_batch(text_pos, pos_e, self.align_tau)
+            target = pos_e if self.anchor_cf_grad else pos_e.detach()  # False: it trains the projector only
+            anchor = self.anchor_weight * info_nce_in_batch(text_pos, target, self.align_tau)
         return mixed, align, anchor
 
     def loss_and_negatives(self, interaction):

@@ -34,10 +34,14 @@ class AHNS(CandidateSampler):
         """beta * (s(u, i+) + alpha) ** (p + 1), the score the negative should have."""
         return self.beta * torch.pow(pos_scores + self.alpha, self.p + 1)
 
-    def choose(self, user_e, pos_e, item_all, cand):
-        """Index (into each row of ``cand``) of the candidate nearest the target score."""
+    def choose(self, user_e, pos_e, item_all, cand, ctx=None):
+        """Index (into each row of ``cand``) of the candidate nearest the target score.
+
+        With the batch's ``ctx``, the false-negative guards apply (a ruled-out candidate scores -inf: gap inf).
+        """
         with torch.no_grad():
-            scores = candidate_scores(user_e, item_all, cand)
+            scores = candidate_scores(user_e, item_all, cand) if ctx is None else self.guarded_scores(
+                ctx, user_e, item_all, cand)
             target = self.target((user_e * pos_e).sum(dim=1, keepdim=True))
             gap = torch.nan_to_num((scores - target).abs(), nan=float("inf"))
             index = gap.argmin(dim=1)
@@ -45,6 +49,6 @@ class AHNS(CandidateSampler):
 
     def __call__(self, ctx):
         cand = self.candidates(ctx)
-        index = self.choose(ctx.user_all[ctx.user], ctx.item_all[ctx.pos_item], ctx.item_all, cand)
+        index = self.choose(ctx.user_all[ctx.user], ctx.item_all[ctx.pos_item], ctx.item_all, cand, ctx)
         chosen = take(cand, index)
         return ctx.item_all[chosen], chosen

@@ -8,6 +8,7 @@ one gather of B x M x d per batch, not another pass over the graph.
 import torch
 
 from recbole_hnlm.sampler.base import NegativeSampler, TrainPositives
+from recbole_hnlm.sampler.semantic import SemanticCandidates, uses_semantic_candidates
 
 
 class CandidateSampler(NegativeSampler):
@@ -33,19 +34,45 @@ class CandidateSampler(NegativeSampler):
                 f"train_neg_sample_args.dynamic must be False (use one or the other)"
             )
         self.positives = TrainPositives(dataset)
+        self.semantic = SemanticCandidates(config, dataset, self.positives) if uses_semantic_candidates(config) else None
+        self.guard_above_positive = bool(config["guard_above_positive"])
 
     def to(self, device):
         self.positives.to(device)
+        if self.semantic is not None:
+            self.semantic.to(device)
         return self
 
     def candidates(self, ctx):
-        """B x M item ids that are not training positives of ``ctx.user``."""
-        if ctx.neg_item is None:
-            return self.positives.sample(ctx.user, self.n_candidates)
-        first = ctx.neg_item.reshape(-1, 1)
-        if self.n_candidates == 1:
-            return first
-        return torch.cat([first, self.positives.sample(ctx.user, self.n_candidates - 1)], dim=1)
+        """B x M item ids that are not training positives of ``ctx.user``; the last ones from the semantic
+        pool where one is configured (:mod:`recbole_hnlm.sampler.semantic`)."""
+        parts = [] if ctx.neg_item is None else [ctx.neg_item.reshape(-1, 1)]
+        n_pool = self.semantic.pool_size(self.n_candidates) if self.semantic is not None else 0
+        n_pool = min(n_pool, self.n_candidates - len(parts))
+        n_uniform = self.n_candidates - n_pool - len(parts)
+        if n_uniform > 0:
+            parts.append(self.positives.sample(ctx.user, n_uniform))
+        if n_pool:
+            parts.append(self.semantic.pool(ctx.user, ctx.pos_item, n_pool))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def guarded_scores(self, ctx, query, item_emb, cand):
+        """``candidate_scores`` with the candidates the false-negative guards rule out set to -inf.
+
+        Guards: the semantic ones (text too close to the positive or the user's history) and, with
+        ``guard_above_positive``, a candidate the model scores above the positive. Where every candidate
+        of a row is ruled out, the first (RecBole's uniform negative) is the one chosen.
+        """
+        scores = candidate_scores(query, item_emb, cand)
+        reject = None
+        if self.semantic is not None:
+            reject = self.semantic.rejects(ctx.user, ctx.pos_item, cand)
+        if self.guard_above_positive:
+            above = scores > (query * item_emb[ctx.pos_item]).sum(-1, keepdim=True)
+            reject = above if reject is None else reject | above
+        if reject is None:
+            return scores
+        return scores.masked_fill(reject, float("-inf"))
 
 
 # Scoring all items and picking the candidates (one B x n_items matmul) beats gathering B x M x d

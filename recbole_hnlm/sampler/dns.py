@@ -30,10 +30,14 @@ class DNS(CandidateSampler):
         if not 1 <= self.top_n <= self.n_candidates:
             raise ValueError(f"dns_n must be in 1..dns_m={self.n_candidates}, got {config['dns_n']!r}")
 
-    def choose(self, user_e, item_all, cand):
-        """Index (into each row of ``cand``) of the chosen negative: one of the top ``dns_n`` scores."""
+    def choose(self, user_e, item_all, cand, ctx=None):
+        """Index (into each row of ``cand``) of the chosen negative: one of the top ``dns_n`` scores.
+
+        With the batch's ``ctx``, the false-negative guards apply (:meth:`CandidateSampler.guarded_scores`).
+        """
         with torch.no_grad():
-            scores = candidate_scores(user_e, item_all, cand)
+            scores = candidate_scores(user_e, item_all, cand) if ctx is None else self.guarded_scores(
+                ctx, user_e, item_all, cand)
             if self.top_n == 1:
                 return scores.argmax(dim=1)
             top = scores.topk(self.top_n, dim=1).indices
@@ -42,5 +46,5 @@ class DNS(CandidateSampler):
 
     def __call__(self, ctx):
         cand = self.candidates(ctx)
-        chosen = take(cand, self.choose(ctx.user_all[ctx.user], ctx.item_all, cand))
+        chosen = take(cand, self.choose(ctx.user_all[ctx.user], ctx.item_all, cand, ctx))
         return ctx.item_all[chosen], chosen

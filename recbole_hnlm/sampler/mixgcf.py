@@ -27,7 +27,7 @@ Official defaults (huangtinglin/MixGCF): M = ``n_negs`` = 64. Config: ``mixgcf_m
 import torch
 
 from recbole_hnlm.sampler.base import register_sampler
-from recbole_hnlm.sampler.candidates import CandidateSampler, candidate_scores, take
+from recbole_hnlm.sampler.candidates import CandidateSampler, take
 
 
 @register_sampler
@@ -56,7 +56,7 @@ class MixGCF(CandidateSampler):
                     f"({query.shape[-1]} vs {items_l.shape[-1]}); use mixgcf_query: layer with this backbone"
                 )
             with torch.no_grad():
-                pick = take(cand, candidate_scores(query, items_l, cand).argmax(dim=1))
+                pick = take(cand, self.guarded_scores(ctx, query, items_l, cand).argmax(dim=1))
             a = alpha[:, layer]
             mixed.append(a * items_l[ctx.pos_item] + (1.0 - a) * items_l[pick])
             chosen.append(pick)

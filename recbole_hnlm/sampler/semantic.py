@@ -1,0 +1,125 @@
+"""Text space inside the candidate samplers (DNS, MixGCF, AHNS): a semantic candidate pool and false-negative guards.
+
+HNLMRec (Zhao et al., 2025, "Can LLM-Driven Hard Negative Sampling Empower Collaborative Filtering?
+Findings and Potentials"; code: github.com/user683/HNLMRec) leaves negatives chosen during training
+as future work. Here the candidates stay real items, scored by the current CF model each batch; the
+item text (the built-in ``item-text`` set or any item feature set, ``hnlm_anchor_feature``) decides:
+
+* the pool (``semantic_pool_k`` > 0): ``semantic_pool_share`` of the M candidates come from the
+  positive's ``semantic_pool_k`` text-nearest items (after skipping ``semantic_pool_skip``) that the user
+  never interacted with in training; ``semantic_pool_order: far_from_user`` takes, among those, the
+  ones farthest from the user's profile (the mean text of their training items): similar to what
+  they bought, unlike what they like;
+* the guards: a candidate whose text cosine to the positive exceeds ``semantic_guard_cos`` is never
+  chosen (a sequel, another edition); with ``semantic_guard_history`` neither is one that close to any
+  of the user's training items (among each item's ``semantic_guard_k`` text neighbours).
+
+``semantic_negatives: False`` turns all of this off (and HNLM's mixing, Eq. 7).
+"""
+import torch
+import torch.nn.functional as F
+
+from recbole_hnlm.features import open_table
+
+
+def uses_semantic_candidates(config):
+    """Whether a config asks the candidate samplers for the text space."""
+    return bool(config["semantic_negatives"]) and bool(
+        config["semantic_pool_k"] or config["semantic_guard_cos"] is not None
+    )
+
+
+def text_neighbours(text, k, chunk=2048):
+    """(n_items x k item ids, their cosines): each item's k text-nearest other items, nearest first.
+
+    ``text`` is L2-normalised, row 0 the padding item (never a neighbour, its own row is zeros).
+    """
+    n = len(text)
+    k = min(k, n - 2)
+    ids = torch.zeros(n, k, dtype=torch.long)
+    sims = torch.zeros(n, k)
+    for start in range(0, n, chunk):
+        block = text[start:start + chunk] @ text.T
+        rows = torch.arange(start, min(start + chunk, n))
+        block[torch.arange(len(rows)), rows] = float("-inf")  # not its own neighbour
+        block[:, 0] = float("-inf")
+        top = block.topk(k, dim=1)
+        ids[start:start + chunk], sims[start:start + chunk] = top.indices, top.values
+    return ids, sims
+
+
+class SemanticCandidates:
+    """The text side of a candidate sampler, for one run's dataset (internal ids)."""
+
+    def __init__(self, config, dataset, positives):
+        table = open_table(config, config["hnlm_anchor_feature"], dataset, granularity="item")
+        self.text = F.normalize(table.table.float(), dim=-1)
+        self.positives = positives
+        self.guard_cos = config["semantic_guard_cos"]
+        self.pool_k, self.pool_skip = config["semantic_pool_k"], config["semantic_pool_skip"]
+        self.pool_share, self.pool_order = config["semantic_pool_share"], config["semantic_pool_order"]
+        if self.pool_order not in ("nearest", "far_from_user"):
+            raise ValueError(f"semantic_pool_order must be 'nearest' or 'far_from_user', got {self.pool_order!r}")
+        history = bool(config["semantic_guard_history"]) and self.guard_cos is not None
+        depth = max(self.pool_k + self.pool_skip if self.pool_k else 0, config["semantic_guard_k"] if history else 0)
+        self.neighbours = self.neighbour_sims = None
+        if depth:
+            self.neighbours, self.neighbour_sims = text_neighbours(self.text, depth)
+        users = torch.as_tensor(dataset.inter_feat[dataset.uid_field]).long()
+        items = torch.as_tensor(dataset.inter_feat[dataset.iid_field]).long()
+        self.n_items = dataset.item_num
+        self.too_close = None
+        if history:  # (user, item) codes of items too close to one of the user's training items
+            k = config["semantic_guard_k"]
+            close = self.neighbour_sims[items, :k] > self.guard_cos
+            codes = users.unsqueeze(1) * self.n_items + self.neighbours[items, :k]
+            self.too_close = torch.unique(codes[close])
+        self.user_profile = None
+        if self.pool_order == "far_from_user":
+            total = torch.zeros(dataset.user_num, self.text.shape[1]).index_add_(0, users, self.text[items])
+            self.user_profile = F.normalize(total, dim=-1)
+
+    def to(self, device):
+        for name in ("text", "neighbours", "too_close", "user_profile"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def pool_size(self, m):
+        """How many of ``m`` candidates come from the semantic pool."""
+        return int(round(self.pool_share * m)) if self.pool_k else 0
+
+    def pool(self, user, pos_item, n):
+        """B x n candidates from the positive's text neighbourhood that ``user`` never interacted with in training.
+
+        Where fewer than ``n`` such neighbours exist the row is filled with uniform draws.
+        """
+        near = self.neighbours[pos_item, self.pool_skip:self.pool_skip + self.pool_k]  # B x K
+        unseen = ~self.positives.contains(user, near)
+        if self.pool_order == "far_from_user":
+            closeness = (self.text[near] * self.user_profile[user].unsqueeze(1)).sum(-1)
+            rank = closeness.masked_fill(~unseen, float("inf"))
+        else:
+            rank = torch.rand(near.shape, device=near.device).masked_fill(~unseen, float("inf"))
+        order = rank.argsort(dim=1)[:, :n]
+        picked = near.gather(1, order)
+        ok = unseen.gather(1, order)
+        if not bool(ok.all()):
+            fill = self.positives.sample(user, picked.shape[1])
+            picked = torch.where(ok, picked, fill)
+        if picked.shape[1] < n:
+            picked = torch.cat([picked, self.positives.sample(user, n - picked.shape[1])], dim=1)
+        return picked
+
+    def rejects(self, user, pos_item, cand):
+        """B x M: candidates the guards rule out (likely false negatives)."""
+        reject = torch.zeros_like(cand, dtype=torch.bool)
+        if self.guard_cos is None:
+            return reject
+        cos = (self.text[cand] * self.text[pos_item].unsqueeze(1)).sum(-1)
+        reject |= cos > self.guard_cos
+        if self.too_close is not None and len(self.too_close):
+            codes = user.unsqueeze(1) * self.n_items + cand
+            pos = torch.searchsorted(self.too_close, codes).clamp(max=len(self.too_close) - 1)
+            reject |= self.too_close[pos] == codes
+        return reject

@@ -28,7 +28,7 @@ def build_parser():
     parser.add_argument("--input", "-i", required=True, help="review/interaction file, or the dataset folder")
     parser.add_argument("--output", "-o", required=True,
                         help="output folder, e.g. atomic_data/<ds>; its name is the dataset name")
-    parser.add_argument("--meta", help="item metadata file (Amazon meta, Yelp business.json, P5 .item)")
+    parser.add_argument("--meta", help="item metadata file (Amazon meta, Yelp business.json, P5 .item, unisrec .text / RecBole .item)")
     parser.add_argument("--users", help="user file (Yelp user.json)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="the paper's filters for one dataset")
     parser.add_argument("--min-rating", type=float, help="keep interactions with rating >= this")

@@ -171,7 +171,7 @@ def _open_source(fmt, input, meta, users, reader, spec, split, valid_ratio, seed
     if valid_ratio is not None and not carve:
         raise ConvertError(f"--valid-ratio is only used by the validation carve of lightgcn with --split benchmark, "
                            f"not by format {fmt!r} with --split {split}")
-    if carve and not 0 < (valid_ratio or 0.1) < 1:
+    if carve and valid_ratio is not None and not 0 < valid_ratio < 1:
         raise ConvertError(f"--valid-ratio must be in (0, 1), not {valid_ratio}")
     if seed is not None and sample_users is None and not carve:
         raise ConvertError("--seed is only used by --sample-users and the lightgcn validation carve; neither applies")

@@ -186,7 +186,7 @@ def test_amazon2023_jsonl_milliseconds(tmp_path):
     inter = inter_rows(out)
     assert sorted(zip(inter.user_id, inter.item_id)) == [("AE1", "P1"), ("AE2", "P1")]
     assert inter[inter.user_id == "AE1"].timestamp.tolist() == ["1488687728.923"]
-    assert summary["removed"] == {"rating": 1, "date": 1, "duplicates": 0, "k_core": 0}
+    assert summary["removed"] == {"rating": 1, "date": 1, "sample_users": 0, "duplicates": 0, "k_core": 0}
     item = read_atomic(str(out / "elec.item")).set_index("item_id")
     assert item.loc["P1", "brand"] == "Anker" and item.loc["P1", "features"] == "6 ft braided"
     assert item.loc["P1", "price"] == ""
@@ -243,7 +243,7 @@ def test_yelp_preset_boundaries_and_k_core_cascade(tmp_path):
     assert ("u0", "b0") in pairs and ("u2", "b2") in pairs and ("u5", "b5") in pairs
     assert not {("u1", "b1"), ("u3", "b3"), ("u4", "b4")} & pairs
     assert not any(u == "ulonely" for u, _ in pairs) and not any(i == "bx" for _, i in pairs)
-    assert summary["removed"] == {"rating": 1, "date": 2, "duplicates": 1, "k_core": 18}
+    assert summary["removed"] == {"rating": 1, "date": 2, "sample_users": 0, "duplicates": 1, "k_core": 18}
     assert summary["k_core_rounds"] >= 3
     assert (summary["users"], summary["items"], summary["interactions"]) == (12, 12, 135)
     item = read_atomic(str(out / "yelp2018.item")).set_index("item_id")

@@ -93,11 +93,12 @@ def test_truncated_gzip(tmp_path):
     rev = tmp_path / "raw" / "r.json.gz"
     rev.parent.mkdir()
     rev.write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(ConvertError, match="cannot read past this point"):
+    with pytest.raises(ConvertError, match=r"r\.json\.gz: truncated or corrupt after line \d+"):
         run(rev, tmp_path / "out" / "ds")
     summary = run(rev, tmp_path / "out" / "ds", skip_bad=True, dedup="all")
-    # the lines before the damage are kept (up to the reader's 1 MiB buffer may be lost with it)
-    assert summary["bad_lines_skipped"] == 1 and 9000 <= summary["interactions"] < 27000
+    # every complete line before the damage is kept (see test_convert_safety for the exact count)
+    n = summary["unreadable_after_line"][str(rev)]
+    assert summary["bad_lines_skipped"] == 0 and summary["interactions"] == n and 9000 <= n < 27000
 
 
 def test_unknown_format_preset_and_missing_input(tmp_path):
@@ -205,4 +206,4 @@ def test_cli_module_entry_point(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| toys | 3 | 3 | 9 |" in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "toys.inter", "toys.item", "toys.reviews.jsonl", "toys.stats.json", "toys.stats.md", "toys.yaml"]
+        ".recbole-hnlm-convert.json", "toys.inter", "toys.item", "toys.reviews.jsonl", "toys.stats.json", "toys.stats.md", "toys.yaml"]

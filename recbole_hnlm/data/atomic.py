@@ -17,6 +17,29 @@ class AtomicFileError(ValueError):
     """A RecBole atomic file that cannot be read; the message names the file and what is wrong."""
 
 
+def parse_header(path, cells):
+    """``[(name, type)]`` from the cells of an atomic file's first line (``name:type``).
+
+    An empty name or a type RecBole does not know is an :class:`AtomicFileError` naming the file
+    and the column. The one header parser for this package (the converter uses it too).
+    """
+    columns = []
+    for i, cell in enumerate(cells):
+        name, sep, ftype = cell.strip().partition(":")
+        if not sep or ftype not in ATOMIC_TYPES or not name:
+            raise AtomicFileError(
+                f"{path}: line 1, column {i + 1} {cell!r} is not 'name:type' with type in {sorted(ATOMIC_TYPES)}"
+            )
+        columns.append((name, ftype))
+    return columns
+
+
+def read_header(path):
+    """The parsed header of an atomic file: ``[(name, type)]``."""
+    with open(path, encoding="utf-8") as f:
+        return parse_header(path, f.readline().rstrip("\n\r").split("\t"))
+
+
 def atomic_path(dataset_dir, suffix):
     """``<dataset_dir>/<name>.<suffix>``, the name being the folder's base name (RecBole's layout)."""
     name = os.path.basename(os.path.normpath(dataset_dir))
@@ -30,16 +53,7 @@ def read_atomic(path, columns=None):
     """
     if not os.path.isfile(path):
         raise AtomicFileError(f"{path}: no such atomic file")
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n\r").split("\t")
-    names = []
-    for i, col in enumerate(header):
-        name, sep, ftype = col.partition(":")
-        if not sep or ftype not in ATOMIC_TYPES:
-            raise AtomicFileError(
-                f"{path}: line 1, column {i + 1} {col!r} is not 'name:type' with type in {sorted(ATOMIC_TYPES)}"
-            )
-        names.append(name)
+    names = [name for name, _ in read_header(path)]
     if columns is not None:
         missing = [c for c in columns if c not in names]
         if missing:
@@ -62,12 +76,7 @@ def item_texts(dataset_dir, fields=None, id_field="item_id"):
     """
     path = atomic_path(dataset_dir, "item")
     if fields is None:
-        with open(path, encoding="utf-8") as f:
-            header = f.readline().rstrip("\n\r").split("\t")
-        fields = [
-            c.partition(":")[0] for c in header
-            if c.partition(":")[2] in ("token", "token_seq") and c.partition(":")[0] != id_field
-        ]
+        fields = [name for name, ftype in read_header(path) if ftype in ("token", "token_seq") and name != id_field]
     df = read_atomic(path, columns=[id_field] + list(fields))
     parts = df[list(fields)].apply(lambda col: col.str.strip())
     text = parts.apply(lambda row: ". ".join(v for v in row if v), axis=1) if len(fields) else ""

@@ -53,6 +53,7 @@ class AmazonSource(Source):
 
     format_name = "amazon2018"
     description = "Amazon Review Data 2018: reviews .json(.gz) + metadata .json(.gz)"
+    uses = ("meta",)
     python_literals = False  # 2018 files are strict JSON
     item_columns = (
         ("title", "token_seq"),

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 class Amazon2023Source(Source):
     format_name = "amazon2023"
     description = "Amazon Reviews 2023: <Category>.jsonl(.gz) + meta_<Category>.jsonl(.gz)"
+    uses = ("meta",)
     item_columns = (
         ("title", "token_seq"),
         ("categories", "token_seq"),

@@ -18,6 +18,7 @@ from .text import parse_float
 class AtomicSource(Source):
     format_name = "atomic"
     description = "RecBole atomic set: <name>.inter (+ <name>.item, <name>.user)"
+    uses = ("meta", "users")
     default_dedup = "all"
 
     def prepare(self):

@@ -29,7 +29,9 @@ class Source:
     * ``carve_valid`` -- the source has no validation split; one is carved from train per user;
     * ``default_dedup`` -- the duplicate policy when neither a preset nor ``--dedup`` gives one;
     * ``item_columns`` / ``user_columns`` -- ``(name, type)`` after the id column; ``None`` for
-      ``user_columns`` means no ``.user`` file.
+      ``user_columns`` means no ``.user`` file;
+    * ``uses`` -- the optional inputs the format reads (``"meta"``, ``"users"``); giving another
+      one is an error.
     """
 
     format_name = ""
@@ -41,6 +43,8 @@ class Source:
     default_dedup = "first"
     item_columns = ()
     user_columns = None
+    uses = ()
+    split_description = ""  # for pre-split sources: what their train/valid/test split is
 
     def __init__(self, inputs, reader):
         self.inputs = inputs

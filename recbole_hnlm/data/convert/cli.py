@@ -5,6 +5,7 @@ import sys
 
 from .errors import ConvertError
 from .formats import FORMATS
+from .output import Terminated
 from .pipeline import convert
 from .presets import PRESETS
 
@@ -27,7 +28,7 @@ def build_parser():
     parser.add_argument("--input", "-i", required=True, help="review/interaction file, or the dataset folder")
     parser.add_argument("--output", "-o", required=True,
                         help="output folder, e.g. atomic_data/<ds>; its name is the dataset name")
-    parser.add_argument("--meta", help="item metadata file (Amazon meta, Yelp business.json, P5 .item)")
+    parser.add_argument("--meta", help="item metadata file (Amazon meta, Yelp business.json, P5 .item, unisrec .text / RecBole .item)")
     parser.add_argument("--users", help="user file (Yelp user.json)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="the paper's filters for one dataset")
     parser.add_argument("--min-rating", type=float, help="keep interactions with rating >= this")
@@ -40,9 +41,17 @@ def build_parser():
                         help="repeated (user, item): keep the first, the last, or all "
                              "(default: first for raw review dumps, all for processed sets)")
     parser.add_argument("--skip-bad", action="store_true", help="skip and count malformed lines instead of failing")
-    parser.add_argument("--valid-ratio", type=float, default=0.1,
+    parser.add_argument("--split", choices=("benchmark", "random"),
+                        help="pre-split sources (unisrec, lightgcn): 'benchmark' (default) writes the source's "
+                             "train/valid/test files and benchmark_filename, which replaces RecBole's eval_args split; "
+                             "'random' writes <ds>.inter only, for RecBole's own split (80/10/10 random by default)")
+    parser.add_argument("--sample-users", type=int, metavar="N",
+                        help="keep the interactions of N users drawn at random (--seed), before de-duplication "
+                             "and k-core")
+    parser.add_argument("--valid-ratio", type=float,
                         help="lightgcn: share of each user's train items moved to valid (default 0.1)")
-    parser.add_argument("--seed", type=int, default=2020, help="seed for the validation carve (default 2020)")
+    parser.add_argument("--seed", type=int,
+                        help="seed for --sample-users and the lightgcn validation carve (default 2020)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors in the log")
     return parser
@@ -57,12 +66,15 @@ def main(argv=None):
             args.format, args.input, args.output, meta=args.meta, users=args.users, preset=args.preset,
             min_rating=args.min_rating, start_date=args.start_date, end_date=args.end_date,
             k_core=args.k_core, min_user_inter=args.min_user_inter, min_item_inter=args.min_item_inter,
-            dedup=args.dedup, skip_bad=args.skip_bad, valid_ratio=args.valid_ratio, seed=args.seed,
-            progress=not args.no_progress,
+            dedup=args.dedup, skip_bad=args.skip_bad, split=args.split, sample_users=args.sample_users,
+            valid_ratio=args.valid_ratio, seed=args.seed, progress=not args.no_progress,
         )
     except ConvertError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated; no output written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted; no output written", file=sys.stderr)
         return 130

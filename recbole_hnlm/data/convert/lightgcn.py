@@ -25,6 +25,7 @@ class LightGCNSource(Source):
     carve_valid = True
     default_dedup = "all"
     item_columns = ()
+    split_description = "the published train and test files; a seeded random share of each user's train items is valid"
 
     def prepare(self):
         folder = self.inputs.input

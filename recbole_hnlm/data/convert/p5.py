@@ -40,6 +40,7 @@ def parse_category_list(value):
 class P5Source(Source):
     format_name = "p5"
     description = "P5 processed set: user_sequence.txt (+ <name>.item TSV)"
+    uses = ("meta",)
     real_timestamps = False
     has_ratings = False
     default_dedup = "all"

@@ -12,9 +12,13 @@ def _n(x):
 
 def to_markdown(stats):
     """The summary as Markdown: the dataset table, then reading and filtering counts."""
-    lines = [
-        f"# {stats['dataset']}",
-        "",
+    lines = [f"# {stats['dataset']}", ""]
+    lines += [f"**WARNING: {w}**" for w in stats.get("warnings", [])]
+    lines += [f"**WARNING: {path}: file truncated/corrupt after line {_n(n)}; lines 1-{_n(n)} were read, the rest "
+              "of the file could not be read (its lines cannot be counted)**"
+              for path, n in stats.get("unreadable_after_line", {}).items()]
+    lines += [""] if len(lines) > 2 else []
+    lines += [
         "| Dataset | #Users | #Items | #Interactions | Density |",
         "|---|---:|---:|---:|---:|",
         f"| {stats['dataset']} | {_n(stats['users'])} | {_n(stats['items'])} | {_n(stats['interactions'])} "
@@ -28,17 +32,20 @@ def to_markdown(stats):
         "",
         "| Step | Rows |",
         "|---|---:|",
-        f"| input lines read | {_n(sum(stats['lines_read'].values()))} |",
+        f"| interaction input lines read | {_n(stats['interaction_lines_read'])} |",
+        f"| item/user input lines read | {_n(stats['item_user_lines_read'])} |",
         f"| bad lines skipped | {_n(stats['bad_lines_skipped'])} |",
         f"| interactions read | {_n(stats['rows_read'])} |",
         f"| removed by rating filter | {_n(removed['rating'])} |",
         f"| removed by date filter | {_n(removed['date'])} |",
+        f"| removed by user sample | {_n(removed['sample_users'])} |",
         f"| removed as duplicates ({stats['filters']['dedup']}) | {_n(removed['duplicates'])} |",
         f"| removed by k-core ({stats['k_core_rounds']} rounds) | {_n(removed['k_core'])} |",
         f"| kept | {_n(stats['interactions'])} |",
         "",
         f"- format: `{stats['format']}`" + (f", preset: `{stats['preset']}`" if stats.get("preset") else ""),
         f"- filters: {json.dumps(stats['filters'])}",
+        f"- split: {stats['split']}",
         f"- timestamps: {stats['timestamps']}",
         f"- repeated (user, item) pairs kept: {_n(stats['repeat_interactions'])}",
         f"- reviews written: {_n(stats['reviews'])}; items without metadata: {_n(stats['items_without_metadata'])}",

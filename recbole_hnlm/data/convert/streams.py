@@ -6,14 +6,14 @@ UTF-8 (or not valid JSON) is reported with its file and line number, or skipped 
 """
 import ast
 import gzip
-import io
-from . import jsonio
 import logging
 import os
+import zlib
 from collections import Counter
 
 from tqdm import tqdm
 
+from . import jsonio
 from .errors import BadRecord, ConvertError
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,59 @@ def open_text(path, encoding="utf-8", newline=None):
     if is_gzip(path):
         return gzip.open(path, "rt", encoding=encoding, newline=newline)
     return open(path, "r", encoding=encoding, newline=newline)
+
+
+def _decompress_exactly(d, chunk):
+    """``d.decompress(chunk)``; when the chunk holds corrupt data, the output up to the damaged byte
+    is returned with the error (``(data, error)``), so that no readable line is lost with it."""
+    before = d.copy()
+    try:
+        return d.decompress(chunk), None
+    except zlib.error:
+        pass
+    d, out = before, []
+    for i in range(len(chunk)):
+        try:
+            out.append(d.decompress(chunk[i:i + 1]))
+        except zlib.error as e:
+            return b"".join(out), e
+    return b"".join(out), zlib.error("corrupt data")
+
+
+def gunzip_lines(raw, chunk_size=1 << 16):
+    """Yield the lines (bytes, with their ``\\n``) of a gzip stream (several members allowed).
+
+    Decompression is incremental, so every complete line before a damaged or missing part is
+    yielded before the error: :class:`EOFError` for a stream that ends early, :class:`zlib.error`
+    for corrupt data. The incomplete line at the damage is not yielded.
+    """
+    d = zlib.decompressobj(wbits=31)
+    pending = b""
+    while True:
+        chunk = raw.read(chunk_size)
+        if not chunk:
+            break
+        while chunk:
+            data, error = _decompress_exactly(d, chunk)
+            lines = (pending + data).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                yield line + b"\n"
+            if error is not None:
+                raise error
+            chunk = b""
+            if d.eof:  # end of one gzip member: what follows is another member or zero padding
+                chunk = d.unused_data.lstrip(b"\x00")
+                d = zlib.decompressobj(wbits=31)
+                if not chunk:
+                    rest = raw.read(chunk_size).lstrip(b"\x00")
+                    if not rest:
+                        if pending:
+                            yield pending
+                        return
+                    chunk = rest
+    if pending or not d.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
 def parse_json_object(line, python_literals=False):
@@ -80,6 +133,7 @@ class LineReader:
         self.bad_lines = Counter()
         self.examples = []
         self.lines_read = Counter()
+        self.unreadable_after = {}  # path -> the last line read before a truncated/corrupt gzip stream
 
     @property
     def total_bad(self):
@@ -95,10 +149,22 @@ class LineReader:
             self.examples.append(f"{where}: {reason}")
             logger.warning("skipping %s: %s", where, reason)
 
+    def cut_short(self, path, last_good, error):
+        """The rest of ``path`` after line ``last_good`` cannot be read (a truncated or corrupt gzip
+        stream): raise, or (with ``skip_bad``) keep what was read and warn with the exact count."""
+        self.unreadable_after[str(path)] = last_good
+        message = (f"{path}: truncated or corrupt after line {last_good} ({error}); lines 1-{last_good} were read, "
+                   "the rest of the file cannot be read and its lines cannot be counted")
+        if not self.skip_bad:
+            raise ConvertError(message + " (use --skip-bad to keep the lines before the damage)")
+        logger.warning("%s", message)
+
     def lines(self, path, encoding="utf-8", desc=None, skip_blank=True):
         """Yield ``(line_number, text)`` for each line of a plain or gzip file, without line ends.
 
-        Lines that cannot be decoded go through :meth:`bad`. Blank lines are skipped silently.
+        Lines that cannot be decoded go through :meth:`bad`. Blank lines are skipped silently. A
+        truncated or corrupt gzip stream yields every complete line before the damage, then goes
+        through :meth:`cut_short`.
         """
         path = os.fspath(path)
         if not os.path.isfile(path):
@@ -108,8 +174,7 @@ class LineReader:
         try:
             gz = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
-            # a C-level buffered reader over the decompressor makes line splitting cheap
-            stream = io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), buffer_size=1 << 20) if gz else raw
+            stream = gunzip_lines(raw) if gz else raw
             bar = tqdm(
                 total=size, unit="B", unit_scale=True, desc=desc or os.path.basename(path),
                 disable=None if self.progress else True, leave=False, mininterval=1.0,
@@ -128,10 +193,8 @@ class LineReader:
                     if skip_blank and (not text or text.isspace()):
                         continue
                     yield lineno, text
-            except (OSError, EOFError, gzip.BadGzipFile) as e:
-                # a truncated or corrupt gzip stream: the lines yielded so far stand (what was still
-                # in the 1 MiB read buffer when the damage was hit is lost with it)
-                self.bad(path, lineno + 1, f"cannot read past this point ({type(e).__name__}: {e})")
+            except (EOFError, zlib.error) as e:
+                self.cut_short(path, lineno, f"{type(e).__name__}: {e}")
             finally:
                 self.lines_read[path] += lineno
                 bar.update(size - bar.n)

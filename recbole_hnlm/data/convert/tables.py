@@ -1,26 +1,24 @@
 """Streaming reader for RecBole-style TSV tables (``name:type`` header, ``"`` quoting).
 
-Used for the processed formats whose item files are atomic-like (P5's ``Amazon_Beauty.item``, a
-RecBole atomic ``.item`` / ``.user``): fields may be quoted and hold TABs or newlines inside quotes,
-which :mod:`csv` handles; the line number reported for a bad row is the one where it ends.
+Used for the item files that are atomic-like (P5's ``Amazon_Beauty.item``, a RecBole atomic
+``.item`` / ``.user``, the ``.item`` / ``.text`` of UniSRec-style folders): fields may be quoted and
+hold TABs or newlines inside quotes, which :mod:`csv` handles; the line number reported for a bad
+row is the one where it ends. The header parser is :func:`recbole_hnlm.data.atomic.parse_header`.
 """
 import csv
 import os
 
+from ..atomic import AtomicFileError, parse_header as _parse_header
 from .errors import ConvertError
-from .output import FIELD_TYPES
 from .streams import open_text
 
 
-def parse_header(path, header_cells):
-    """``[(name, type)]`` from the header cells; an unknown type is an error naming the file."""
-    columns = []
-    for i, cell in enumerate(header_cells):
-        name, sep, ftype = cell.strip().partition(":")
-        if not sep or ftype not in FIELD_TYPES or not name:
-            raise ConvertError(f"{path}: line 1, column {i + 1} {cell!r} is not 'name:type' with type in {list(FIELD_TYPES)}")
-        columns.append((name, ftype))
-    return columns
+def parse_header(path, cells):
+    """:func:`recbole_hnlm.data.atomic.parse_header`, raising :class:`ConvertError`."""
+    try:
+        return _parse_header(path, cells)
+    except AtomicFileError as e:
+        raise ConvertError(str(e)) from None
 
 
 def read_header(path, encoding="utf-8"):
@@ -32,35 +30,34 @@ def read_header(path, encoding="utf-8"):
 def iter_table(path, reader, encoding="utf-8"):
     """Yield ``(line_number, {name: value})`` for each data row; bad rows go to ``reader.bad``.
 
-    ``reader`` is a :class:`~.streams.LineReader` (its bad-line policy applies).
+    ``reader`` is a :class:`~.streams.LineReader`: its bad-line policy and its handling of
+    truncated gzip files apply, and it counts the lines read.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConvertError(f"{path}: no such input file")
-    with open_text(path, encoding=encoding, newline="") as f:
-        rows = csv.reader(f, delimiter="\t", quotechar='"', doublequote=True, strict=False)
+    where = [0]  # the number of the last line handed to csv
+
+    def numbered():
+        for lineno, text in reader.lines(path, encoding=encoding, skip_blank=False):
+            where[0] = lineno
+            yield text + "\n"
+
+    rows = csv.reader(numbered(), delimiter="\t", quotechar='"', doublequote=True, strict=False)
+    try:
+        header = next(rows)
+    except StopIteration:
+        raise ConvertError(f"{path}: empty file (expected a 'name:type' header)") from None
+    names = [n for n, _ in parse_header(path, header)]
+    while True:
         try:
-            header = next(rows)
+            cells = next(rows)
         except StopIteration:
-            raise ConvertError(f"{path}: empty file (expected a 'name:type' header)") from None
-        columns = parse_header(path, header)
-        names = [n for n, _ in columns]
-        reader.lines_read[path] += 1
-        while True:
-            try:
-                cells = next(rows)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                reader.bad(path, rows.line_num, f"cannot be parsed ({e})")
-                continue
-            except UnicodeDecodeError as e:
-                reader.bad(path, rows.line_num + 1, f"not valid {encoding}; cannot read past this point ({e.reason})")
-                break
-            reader.lines_read[path] = rows.line_num
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue
-            if len(cells) != len(names):
-                reader.bad(path, rows.line_num, f"{len(cells)} fields where the header has {len(names)}")
-                continue
-            yield rows.line_num, dict(zip(names, cells))
+            break
+        except csv.Error as e:
+            reader.bad(path, where[0], f"cannot be parsed ({e})")
+            continue
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue
+        if len(cells) != len(names):
+            reader.bad(path, where[0], f"{len(cells)} fields where the header has {len(names)}")
+            continue
+        yield where[0], dict(zip(names, cells))

@@ -5,9 +5,13 @@ Files in the input folder, for a prefix ``<P>``:
 * ``<P>.{train,valid,test}.inter`` -- header ``user_id:token  item_id_list:token_seq  item_id:token``;
   one row per prediction target with the preceding history (integer ids, history cut to the last 50
   items). Train has one row per target from the 2nd item to the 3rd-last, valid the 2nd-last, test the
-  last.
-* ``<P>.user2index`` / ``<P>.item2index`` -- ``original_id<TAB>index`` (reviewer ids and ASINs).
-* ``<P>.text`` -- ``item_id:token  text:token_seq`` keyed by ASIN: "title. category path. brand.".
+  last. ``<P>.train.inter`` is optional (LLMRank-style downloads ship valid and test only: their
+  histories already hold the sequences, up to the window).
+* ``<P>.user2index`` / ``<P>.item2index`` -- ``original_id<TAB>index`` (reviewer ids and ASINs), optional.
+* the item text (``--meta``, else ``<P>.text``, else ``<P>.item``): a RecBole atomic table, e.g.
+  ``item_id:token  text:token_seq`` keyed by ASIN ("title. category path. brand.") or
+  ``item_id:token  title:token_seq ...``, keyed by the output ids or by the source's indices. Its text
+  columns are joined with ". " into the output's ``text``.
 
 Each user's full sequence is rebuilt from all rows (train rows sorted by history length, ties by
 reverse file order, then valid, then test), and every row is checked to continue it: the rebuilt
@@ -24,7 +28,8 @@ from collections import defaultdict
 from .base import Source
 from .errors import BadRecord, ConvertError
 from .interactions import TEST, TRAIN, VALID
-from .text import bad_id_reason
+from .tables import iter_table, read_header
+from .text import bad_id_reason, join_texts
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +40,13 @@ EXPECTED_HEADER = ["user_id:token", "item_id_list:token_seq", "item_id:token"]
 class UniSRecSource(Source):
     format_name = "unisrec"
     description = "UniSRec processed set: <P>.{train,valid,test}.inter, <P>.text, <P>.item2index, <P>.user2index"
+    uses = ("meta",)
     real_timestamps = False
     has_ratings = False
     presplit = True
     default_dedup = "all"
     item_columns = (("text", "token_seq"),)
+    split_description = "leave-one-out: each user's last item is test, the second-last valid, the rest train"
 
     def prepare(self):
         folder = self.inputs.input
@@ -47,18 +54,28 @@ class UniSRecSource(Source):
             folder = os.path.dirname(os.path.abspath(folder))
         if not os.path.isdir(folder):
             raise ConvertError(f"unisrec: input folder {self.inputs.input!r} not found")
-        train = self.find_in_dir(folder, ["*.train.inter"], "UniSRec <P>.train.inter file")
-        self.prefix = os.path.join(folder, os.path.basename(train)[: -len(".train.inter")])
-        for name, _ in SPLITS:
-            self.need_file(f"{self.prefix}.{name}.inter", f"{name} file")
+        test = self.find_in_dir(folder, ["*.test.inter"], "UniSRec <P>.test.inter file")
+        self.prefix = os.path.join(folder, os.path.basename(test)[: -len(".test.inter")])
+        self.need_file(f"{self.prefix}.valid.inter", "valid file")
+        self.splits = [(name, split) for name, split in SPLITS if os.path.isfile(f"{self.prefix}.{name}.inter")]
+        self.item_file = self.inputs.meta or self._optional("text") or self._optional("item")
+        if self.item_file:
+            self.need_file(self.item_file, "item text file")
+            columns = read_header(self.item_file)
+            if "item_id" not in [n for n, _ in columns]:
+                raise ConvertError(f"{self.item_file}: missing field 'item_id' in the header (has {columns})")
+            self.text_columns = [n for n, t in columns if t in ("token", "token_seq") and n != "item_id"]
+        else:
+            logger.warning("unisrec: no item text file (%s.text or .item, or --meta); items get no text", self.prefix)
+        self.item_map = None
 
     def _optional(self, suffix):
         path = f"{self.prefix}.{suffix}"
         return path if os.path.isfile(path) else None
 
     def input_paths(self):
-        paths = [f"{self.prefix}.{name}.inter" for name, _ in SPLITS]
-        return paths + [p for p in map(self._optional, ("user2index", "item2index", "text")) if p]
+        paths = [f"{self.prefix}.{name}.inter" for name, _ in self.splits]
+        return paths + [p for p in (self._optional("user2index"), self._optional("item2index"), self.item_file) if p]
 
     def _index_map(self, suffix):
         """index -> original id from a ``<original><TAB><index>`` file, or ``None`` when absent."""
@@ -78,7 +95,7 @@ class UniSRecSource(Source):
     def _read_rows(self):
         """user -> list of (split, file_row, history tuple, target) from the three inter files."""
         rows = defaultdict(list)
-        for name, split in SPLITS:
+        for name, split in self.splits:
             path = f"{self.prefix}.{name}.inter"
             first = True
             for lineno, line in self.reader.lines(path, desc=name):
@@ -111,7 +128,7 @@ class UniSRecSource(Source):
 
     def read_interactions(self, buf):
         users = self._index_map("user2index")
-        items = self._index_map("item2index")
+        items = self.item_map = self._index_map("item2index")
         truncated = 0
         rows = self._read_rows()
         for user, user_rows in rows.items():
@@ -132,20 +149,11 @@ class UniSRecSource(Source):
         self.notes["history_items_cut_by_source_window"] = truncated
 
     def iter_items(self, wanted):
-        path = self._optional("text")
-        if path is None:
+        if not self.item_file:
             return
-        seen = set()
-        first = True
-        for lineno, line in self.reader.lines(path, desc="text"):
-            if first:
-                first = False
-                if line.startswith("item_id:"):
-                    continue
-            item, sep, text = line.partition("\t")
-            if not sep:
-                self.reader.bad(path, lineno, "expected 'item_id<TAB>text'")
-                continue
-            if item in wanted and item not in seen:
-                seen.add(item)
-                yield item, {"text": text}
+        index_to_id = self.item_map or {}
+        for _, row in iter_table(self.item_file, self.reader):
+            key = row["item_id"].strip()
+            item = key if key in wanted else index_to_id.get(key)
+            if item in wanted:
+                yield item, {"text": join_texts([row[c] for c in self.text_columns], ". ")}

@@ -38,6 +38,7 @@ def yelp_date_to_unix(value):
 class YelpSource(Source):
     format_name = "yelp"
     description = "Yelp Open Dataset: review.json + business.json (+ user.json)"
+    uses = ("meta", "users")
     item_columns = (
         ("title", "token_seq"),
         ("categories", "token_seq"),

@@ -6,6 +6,8 @@ from recbole_hnlm.model.hnlm import HardNegativeMixin, split_layers
 
 
 class LightGCN_HNLM(HardNegativeMixin, LightGCN):
+    shared_properties = (*HardNegativeMixin.shared_properties, "hnlm_model.yaml")
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.cf_dim = self.latent_dim

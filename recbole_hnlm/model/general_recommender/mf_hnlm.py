@@ -5,6 +5,8 @@ from recbole_hnlm.model.hnlm import HardNegativeMixin
 
 
 class MF_HNLM(HardNegativeMixin, BPR):
+    shared_properties = (*HardNegativeMixin.shared_properties, "hnlm_model.yaml")
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.cf_dim = self.embedding_size

@@ -8,6 +8,8 @@ from recbole_hnlm.model.hnlm import HardNegativeMixin, split_layers
 
 
 class NGCF_HNLM(HardNegativeMixin, NGCF):
+    shared_properties = (*HardNegativeMixin.shared_properties, "hnlm_model.yaml")
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.cf_dim = self.embedding_size + sum(self.hidden_size_list[1:])

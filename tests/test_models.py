@@ -1,4 +1,4 @@
-"""The HNLM models: backbone equivalence, gradients, and the collapse guard (DESIGN.md, "A trap in Eq. 6-9")."""
+"""The HNLM models: backbone equivalence, gradients, and the collapse guard (README.md#the-trap-in-eq-6-9-and-the-guards)."""
 import pytest
 import torch
 

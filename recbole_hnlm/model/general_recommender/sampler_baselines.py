@@ -1,8 +1,19 @@
 """Hard-negative sampler baselines as named RecBole models: ``<Backbone>_<Sampler>``.
 
-Each is its backbone's ``_HNLM`` class with the semantic parts off (``mix_alpha: 0``,
-``align_weight: 0`` from ``properties/hnlm.yaml``) and ``neg_sampler`` set by its own
-``properties/model/<Model>.yaml``. The samplers themselves live in :mod:`recbole_hnlm.sampler`
+Reference:
+    Weinan Zhang et al. "Optimizing Top-N Collaborative Filtering via Dynamic Negative Item Sampling." in SIGIR 2013.
+    Tinglin Huang et al. "MixGCF: An Improved Training Method for Graph Neural Network-based Recommender
+    Systems." in KDD 2021.
+    Riwei Lai et al. "Adaptive Hardness Negative Sampling for Collaborative Filtering." in AAAI 2024.
+
+Reference code:
+    https://github.com/huangtinglin/MixGCF
+    https://github.com/Riwei-HEU/AHNS
+
+Each is its backbone's ``_HNLM`` class with the semantic parts off (``mix_alpha``, ``align_weight`` and
+``anchor_weight`` 0 from ``recbole_hnlm/properties/hnlm.yaml``: :class:`SamplerBaseline` leaves out the
+``_HNLM`` models' ``hnlm_model.yaml``) and ``neg_sampler`` set by its own
+``recbole_hnlm/properties/model/<Model>.yaml``. The samplers themselves live in :mod:`recbole_hnlm.sampler`
 and are shared by all backbones; their hyperparameters (official defaults) are in ``hnlm.yaml``.
 RNS is the RecBole backbone itself (``--model=LightGCN``), or ``neg_sampler: rns`` on any of these.
 

@@ -19,7 +19,8 @@ The query q^(l)_u (``mixgcf_query``) is the user's layer-l embedding (``layer``,
 f_Q(u, l) read literally) or the user's pooled embedding for every layer (``pooled``). The default
 ``auto`` does what the official code does: the pooled embedding where pooling keeps the layer size
 (mean: LightGCN, SGL, MF), the layer-l embedding where it does not (concatenation: NGCF); the two
-queries on ml-100k are compared in ``results/mixgcf_query.md``. Since alpha^(l) < 1 is shared by the candidates,
+queries on ml-100k are compared in ``results/mixgcf_query.md``.
+Since alpha^(l) < 1 is shared by the candidates,
 q . e'_m = alpha q . e_{i+} + (1 - alpha) q . e_{j_m}, so the argmax over the mixed candidates is
 the argmax over the candidates themselves: only the chosen candidate is mixed and kept in the
 graph, which spares a B x M x d tensor per layer (the result is the same).

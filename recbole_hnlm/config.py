@@ -1,8 +1,9 @@
 """Config: RecBole's Config, with the plugin's models and properties.
 
 Merge order (later wins), as in RecBole with the plugin's files slotted in after RecBole's own:
-RecBole overall.yaml < plugin overall.yaml < RecBole model yaml < plugin model yaml
-< RecBole dataset yaml < plugin dataset yaml < ``<data_path>/<ds>/<ds>.yaml`` (written by the converter)
+RecBole overall.yaml < plugin overall.yaml < RecBole model yaml < plugin shared yamls < plugin model yaml
+< RecBole dataset yaml < ``properties/dataset/<ds>.yaml`` (the user-facing folder, relative to the current
+directory like ``data_path``) < ``<data_path>/<ds>/<ds>.yaml`` (written by the converter)
 < config files < config dict < command line.
 """
 import recbole_hnlm.compat  # noqa: F401,I001  (RecBole 1.2.1 shims, before RecBole is imported)
@@ -60,7 +61,7 @@ class Config(RecBoleConfig):
             (os.path.join(PROPERTIES_DIR, "model", f"{model}.yaml"), False),
             (os.path.join(rb, "dataset", "sample.yaml"), False),
             (os.path.join(rb, "dataset", f"{dataset}.yaml"), True),
-            (os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml"), True),
+            (os.path.join("properties", "dataset", f"{dataset}.yaml"), True),  # user-facing, relative like data_path
             (self._data_side_yaml(dataset), True),
         ]
         for path, is_dataset in layers:

@@ -64,7 +64,7 @@ def test_properties_merge_order(tmp_path):
     config = Config(model="LightGCN_HNLM", config_dict={"data_path": str(tmp_path), "mix_alpha": 0.5})
     assert config["n_layers"] == 2            # RecBole's LightGCN.yaml
     assert config["align_tau"] == 0.2         # properties/hnlm.yaml
-    assert config["anchor_weight"] == 0.1     # properties/model/LightGCN_HNLM.yaml beats hnlm.yaml's 0.0
+    assert config["anchor_weight"] == 0.1     # properties/hnlm_model.yaml beats hnlm.yaml's 0.0
     assert config["mix_alpha"] == 0.5         # the user's dict wins
     assert config["valid_metric"] == "NDCG@20"  # plugin overall.yaml
     assert config["dataset"] == "hnlm-demo"

@@ -1,4 +1,4 @@
-"""The HNLM models: backbone equivalence, gradients, and the collapse guard (DESIGN.md, "A trap in Eq. 6-9")."""
+"""The HNLM models: backbone equivalence, gradients, and the collapse guard (README.md#the-trap-in-eq-6-9-and-the-guards)."""
 import pytest
 import torch
 
@@ -7,7 +7,7 @@ from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
 from recbole_hnlm.utils import get_model
 from tests.conftest import base_config
 
-OFF = {"mix_alpha": 0.0, "align_weight": 0.0, "anchor_weight": 0.0}
+OFF = {"mix_alpha": 0.0, "align_weight": 0.0, "anchor_weight": 0.0, "neg_sampler": "rns"}
 
 
 @pytest.mark.parametrize("backbone", ["BPR", "LightGCN", "NGCF", "SGL"])

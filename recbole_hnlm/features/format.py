@@ -7,7 +7,7 @@ On-disk format (version 1), one folder per feature set, by default
                        "dim": d, "k": k, "count": N, "dtype": "float32"|"float16",
                        "key_fields": [...], "source": {"producer": ..., "model": ..., ...}}
     keys.npy          N original tokens (user or item), or N x 2 (user token, item token) for pairs
-    embeddings.npy    N x k x d: k hard-negative text embeddings per key (Eq. 5 averages them)
+    embeddings.npy    N x k x d: k hard-negative text embeddings per key (HNLM Eq. 5 averages them)
     extra/*.npy       optional per-row arrays aligned with keys (e.g. the retrieved negative items)
 
 Text atomic files would hold 200k x 384 floats as ~700 MB of text, hence a binary sidecar that

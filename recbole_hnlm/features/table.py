@@ -13,7 +13,7 @@ def center_rows(table, rows):
     """``table`` with the mean of its ``rows`` subtracted from them and each of them L2-normalised.
 
     An LLM's hidden states share one dominant direction (``results/scft_ml100k/v2/feature_spread.log``),
-    so the projector of Eq. 6 would see nearly one input; this keeps only how rows differ.
+    so the projector of HNLM Eq. 6 would see nearly one input; this keeps only how rows differ.
     ``rows``: a boolean mask or a slice; rows outside it (keys absent from the file) stay zero.
     """
     out = table.clone()
@@ -27,7 +27,7 @@ class FeatureTable:
     """One feature set opened for a run: its rows indexed by RecBole's internal ids.
 
     ``lookup(user, item)`` returns e_llm for each training pair: the mean of the first ``n_hard``
-    stored negatives (Eq. 5), as float32 on the device of ``user``. ``center`` removes the set's mean
+    stored negatives (HNLM Eq. 5), as float32 on the device of ``user``. ``center`` removes the set's mean
     row and L2-normalises every row (:func:`center_rows`).
     """
 

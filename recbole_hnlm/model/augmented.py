@@ -1,5 +1,11 @@
 """Augmented training triples for LLMRec (Wei et al., WSDM 2024: LLM-based implicit feedback augmentation).
 
+Reference:
+    Wei Wei et al. "LLMRec: Large Language Models with Graph Augmentation for Recommendation." in WSDM 2024.
+
+Reference code:
+    https://github.com/HKUDS/LLMRec
+
 LLMRec asks an LLM, for each user, which of a few candidate items the user would like (i+) and which
 not (i-), and trains BPR on these triples as well. ``llmrec_augment`` says where they come from:
 

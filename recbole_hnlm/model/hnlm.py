@@ -1,4 +1,11 @@
-"""The HNLM objective (Eq. 6-10) and pluggable negative samplers, for any pairwise RecBole backbone.
+"""The HNLM objective (HNLM Eq. 6-10) and pluggable negative samplers, for any pairwise RecBole backbone.
+
+Reference:
+    Chu Zhao, Enneng Yang, Yuting Liu, Jianzhe Zhao, Guibing Guo, Xingwei Wang. "Can LLM-Driven Hard Negative
+    Sampling Empower Collaborative Filtering? Findings and Potentials." arXiv:2504.04726, 2025.
+
+Reference code:
+    https://github.com/user683/HNLMRec
 
 A ``<Backbone>_HNLM`` model is ``class X(HardNegativeMixin, <RecBole backbone>)`` and implements
 three small hooks that say how that backbone embeds, scores and regularises:
@@ -9,22 +16,31 @@ three small hooks that say how that backbone embeds, scores and regularises:
 * ``pair_losses(user, pos, neg_item, u_e, pos_e, neg_e, neg_sampled_e)``: the backbone's BPR and
   regularisation terms as a tuple, computed on the (possibly mixed) negative ``neg_e``.
 
-Config switches (defaults in ``properties/model/<Model>.yaml``):
+Where the equations are: HNLM Eq. 5-6 in ``hard_embedding``, HNLM Eq. 7 and Eq. 9 in ``semantic_terms``;
+HNLM Eq. 8 (BPR with the mixed negative) is the backbone's ``pair_losses`` called on the mixed
+negative in ``calculate_loss``; HNLM Eq. 10 (L = L_BPR + lambda1 L_align + lambda2 ||Theta||^2) is the
+tuple ``calculate_loss`` returns, which RecBole's trainer sums: BPR, the backbone's L2 term (where it
+has one), its extra terms (SGL's contrastive loss), the alignment, and the anchor loss (a guard, not
+in the paper).
 
-``mix_alpha`` (alpha, Eq. 7), ``align_weight`` (lambda1, Eq. 10), ``align_tau`` (tau, Eq. 9),
-``n_hard`` (negatives averaged, Eq. 5), ``projector_hidden`` (Eq. 6), and the three guards against
-the collapse of the literal equations (DESIGN.md, "A trap in Eq. 6-9"):
+Config switches (defaults in ``recbole_hnlm/properties/hnlm.yaml``, and ``hnlm_model.yaml`` for the
+``_HNLM`` models):
+
+``mix_alpha`` (alpha, HNLM Eq. 7), ``align_weight`` (lambda1, HNLM Eq. 10), ``align_tau`` (tau, HNLM Eq. 9),
+``n_hard`` (negatives averaged, HNLM Eq. 5), ``projector_hidden`` (HNLM Eq. 6), and the three guards against
+the collapse of the literal equations (README.md#the-trap-in-eq-6-9-and-the-guards):
 
 * ``hard_norm``: ``match`` rescales e_hard to the sampled negative's norm; ``none`` is the paper's form;
 * ``projector_grad``: ``anchor`` trains the projector only through the anchor loss (e_hard is a
-  constant for BPR and Eq. 9, so it cannot be pushed away from every user); ``all`` is the paper's form;
+  constant for BPR and HNLM Eq. 9, so it cannot be pushed away from every user); ``all`` is the paper's form;
 * ``anchor_weight``: weight of an InfoNCE that aligns proj(text of the positive item) with its CF
   embedding (RLMRec-style), which gives the projector a meaning; 0 is the paper's form.
   ``anchor_distinct`` takes each of the batch's positive items once (by default every pair counts,
   so an item that is the positive of several pairs is also its own in-batch negative).
 
 ``hnlm_literal: True`` selects the paper's form of all three at once.
-With ``mix_alpha = 0`` and ``align_weight = 0`` (and RNS) the model is its backbone, number for number.
+With ``mix_alpha = 0``, ``align_weight = 0``, ``anchor_weight = 0`` and ``neg_sampler: rns`` the model is its
+backbone, number for number (``tests/test_models.py::test_switched_off_hnlm_equals_its_backbone``).
 """
 import torch
 
@@ -128,11 +144,11 @@ class HardNegativeMixin:
         return SamplerContext(user, pos_item, neg_item, user_all, item_all, user_layers, item_layers, pool)
 
     def hard_embedding(self, user, pos_item):
-        """e_hard = proj(e_llm) for each pair (Eq. 5-6)."""
+        """e_hard = proj(e_llm) for each pair (HNLM Eq. 5-6)."""
         return self.projector(self.semantic.lookup(user, pos_item))
 
     def semantic_terms(self, user, pos_item, u_e, pos_e, neg_e):
-        """The mixed negative (Eq. 7) and the alignment and anchor losses (Eq. 9 and the guard)."""
+        """The mixed negative (HNLM Eq. 7) and the alignment and anchor losses (HNLM Eq. 9 and the guard)."""
         zero = u_e.new_zeros(())
         if self.projector is None:
             return neg_e, zero, zero

@@ -1,11 +1,21 @@
-"""Shared pieces of the HNLM objective: the projector (Eq. 6), negative mixing (Eq. 7), InfoNCE (Eq. 9)."""
+"""Shared pieces of the HNLM objective: projector (HNLM Eq. 6), negative mixing (Eq. 7), InfoNCE (Eq. 9).
+
+Reference:
+    Chu Zhao, Enneng Yang, Yuting Liu, Jianzhe Zhao, Guibing Guo, Xingwei Wang. "Can LLM-Driven Hard Negative
+    Sampling Empower Collaborative Filtering? Findings and Potentials." arXiv:2504.04726, 2025.
+    Xubin Ren et al. "Representation Learning with Large Language Models for Recommendation." in WWW 2024.
+
+Reference code:
+    https://github.com/user683/HNLMRec
+    https://github.com/HKUDS/RLMRec
+"""
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
 class Projector(nn.Module):
-    """Eq. 6: e_hard = W2 ReLU(W1 e_llm + b1) + b2, from the text space into the CF space."""
+    """HNLM Eq. 6: e_hard = W2 ReLU(W1 e_llm + b1) + b2, from the text space into the CF space."""
 
     def __init__(self, in_dim, hidden_dim, out_dim):
         super().__init__()
@@ -19,18 +29,18 @@ def match_norm(vec, reference, eps=1e-8):
     """``vec`` rescaled row-wise to the L2 norm of ``reference``.
 
     This bounds the mixed-in vector: without it the free projector can scale e_hard until
-    u . e_hard -> -inf and the BPR loss falls to 0 without learning (DESIGN.md, "A trap in Eq. 6-9").
+    u . e_hard -> -inf and the BPR loss falls to 0 without learning (README.md#the-trap-in-eq-6-9-and-the-guards).
     """
     return vec * (reference.norm(dim=-1, keepdim=True) / (vec.norm(dim=-1, keepdim=True) + eps))
 
 
 def mix_negative(e_neg, e_hard, alpha):
-    """Eq. 7: (1 - alpha) e_neg + alpha e_hard."""
+    """HNLM Eq. 7: (1 - alpha) e_neg + alpha e_hard."""
     return (1.0 - alpha) * e_neg + alpha * e_hard
 
 
 def info_nce(query, candidates, tau):
-    """InfoNCE with cosine similarity / tau; ``candidates[:, 0]`` is the positive (Eq. 9).
+    """InfoNCE with cosine similarity / tau; ``candidates[:, 0]`` is the positive (HNLM Eq. 9).
 
     ``query`` B x d, ``candidates`` B x M x d. Returns the mean of -log softmax at the positive.
     """

@@ -1,5 +1,16 @@
 """LLM-enhanced CF baselines on profile embeddings, as mixins for any plugin backbone.
 
+Reference:
+    Xubin Ren et al. "Representation Learning with Large Language Models for Recommendation." in WWW 2024.
+    Yunjia Xi et al. "Towards Open-World Recommendation with Knowledge Augmentation from Large Language
+    Models." in RecSys 2024.
+    Wei Wei et al. "LLMRec: Large Language Models with Graph Augmentation for Recommendation." in WSDM 2024.
+
+Reference code:
+    https://github.com/HKUDS/RLMRec
+    https://github.com/YunjiaXi/Open-World-Knowledge-Augmented-Recommendation
+    https://github.com/HKUDS/LLMRec
+
 * :class:`RLMRecConMixin`: RLMRec-Con (Ren et al., WWW 2024, contrastive alignment): an MLP maps
   each profile embedding s into the CF space and an InfoNCE (cosine / tau) aligns it with the CF
   embedding e of the same user / positive item / negative item:

@@ -1,5 +1,14 @@
 """User and item profile embeddings for the LLM-enhanced baselines (RLMRec, KAR).
 
+Reference:
+    Xubin Ren et al. "Representation Learning with Large Language Models for Recommendation." in WWW 2024.
+    Yunjia Xi et al. "Towards Open-World Recommendation with Knowledge Augmentation from Large Language
+    Models." in RecSys 2024.
+
+Reference code:
+    https://github.com/HKUDS/RLMRec
+    https://github.com/YunjiaXi/Open-World-Knowledge-Augmented-Recommendation
+
 Item profiles are a feature set of item granularity (``profile_item_feature``, default the built-in
 ``item-text``: each item's text embedded by the text embedder, built by
 :mod:`recbole_hnlm.features` when absent or stale). User profiles are a feature set of user

@@ -1,5 +1,11 @@
 """AHNS: adaptive hardness negative sampling (Lai et al., AAAI 2024).
 
+Reference:
+    Riwei Lai et al. "Adaptive Hardness Negative Sampling for Collaborative Filtering." in AAAI 2024.
+
+Reference code:
+    https://github.com/Riwei-HEU/AHNS
+
 The hardness of the negative follows the positive's score: for each (u, i+) and M uniform
 candidates, AHNS trains on the candidate whose score is nearest to the target
 

@@ -1,5 +1,12 @@
 """Negative samplers that run inside a model's loss, on the embeddings already propagated for the batch.
 
+Reference:
+    Chu Zhao, Enneng Yang, Yuting Liu, Jianzhe Zhao, Guibing Guo, Xingwei Wang. "Can LLM-Driven Hard Negative
+    Sampling Empower Collaborative Filtering? Findings and Potentials." arXiv:2504.04726, 2025.
+
+Reference code:
+    https://github.com/user683/HNLMRec
+
 A sampler is called once per batch with a :class:`SamplerContext` and returns the negative's
 CF embedding (pooled like the backbone's output) and, for each pair, the item it chose (for a
 synthesised negative such as MixGCF's, the candidate it was built from), so that any sampler can

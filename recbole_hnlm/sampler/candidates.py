@@ -1,5 +1,15 @@
 """Samplers that pick among M uniform candidates scored with the batch's propagated embeddings.
 
+Reference:
+    Weinan Zhang et al. "Optimizing Top-N Collaborative Filtering via Dynamic Negative Item Sampling." in SIGIR 2013.
+    Tinglin Huang et al. "MixGCF: An Improved Training Method for Graph Neural Network-based Recommender
+    Systems." in KDD 2021.
+    Riwei Lai et al. "Adaptive Hardness Negative Sampling for Collaborative Filtering." in AAAI 2024.
+
+Reference code:
+    https://github.com/huangtinglin/MixGCF
+    https://github.com/Riwei-HEU/AHNS
+
 Shared by DNS, MixGCF and AHNS: the candidate pool (never a training positive of the user) and
 the inner-product score that every backbone of the plugin ranks with. Scoring reuses the
 embeddings the loss already propagated (the :class:`SamplerContext`), so a hard sampler costs

@@ -1,5 +1,11 @@
 """DNS: dynamic negative sampling (Zhang et al., SIGIR 2013), and DNS(M, N) (Shi et al., WWW 2023).
 
+Reference:
+    Weinan Zhang et al. "Optimizing Top-N Collaborative Filtering via Dynamic Negative Item Sampling." in SIGIR 2013.
+    Wentao Shi et al. "On the Theories Behind Hard Negative Sampling for Recommendation." in WWW 2023.
+
+Reference code: none; implemented from the papers' equations.
+
 DNS draws M uniform candidates j_1..j_M for each (u, i+) and trains on the hardest,
 
     j* = argmax_m s(u, j_m),   s(u, j) = e_u . e_j   (pooled embeddings of the current model).

@@ -1,5 +1,12 @@
 """Report the hard negative a trained model's sampler chooses for each training pair.
 
+Reference:
+    Chu Zhao, Enneng Yang, Yuting Liu, Jianzhe Zhao, Guibing Guo, Xingwei Wang. "Can LLM-Driven Hard Negative
+    Sampling Empower Collaborative Filtering? Findings and Potentials." arXiv:2504.04726, 2025.
+
+Reference code:
+    https://github.com/user683/HNLMRec
+
 ``export_hard_negatives(model, train_data)`` runs the model's ``neg_sampler`` (DNS, MixGCF, AHNS,
 RNS...) over every training interaction once, with the model in eval mode and one propagation,
 and returns the original tokens ``(user, item, negative item)``. For MixGCF the negative item is the

@@ -1,19 +1,25 @@
 """MixGCF: synthesised hard negatives by positive and hop mixing (Huang et al., KDD 2021).
 
+Reference:
+    Tinglin Huang et al. "MixGCF: An Improved Training Method for Graph Neural Network-based Recommender
+    Systems." in KDD 2021.
+
+Reference code:
+    https://github.com/huangtinglin/MixGCF
+
 For each (u, i+) and M uniform candidates j_1..j_M, with per-layer embeddings e^(l) (l = 0..L):
 
-* positive mixing (Eq. 5): one alpha^(l) ~ U(0, 1) per pair and layer, shared by the candidates,
+* positive mixing (MixGCF Eq. 5): one alpha^(l) ~ U(0, 1) per pair and layer, shared by the candidates,
   e'^(l)_m = alpha^(l) e^(l)_{i+} + (1 - alpha^(l)) e^(l)_{j_m};
-* hop mixing (Eq. 6-7): per layer, keep the mixed candidate that the user scores highest,
+* hop mixing (MixGCF Eq. 6-7): per layer, keep the mixed candidate that the user scores highest,
   e^(l)_- = argmax_m  q^(l)_u . e'^(l)_m, then pool the L + 1 chosen layers as the backbone pools
   (mean for LightGCN / SGL, concatenation for NGCF): e_- = pool(e^(0)_-, ..., e^(L)_-).
 
 The query q^(l)_u (``mixgcf_query``) is the user's layer-l embedding (``layer``, the paper's
 f_Q(u, l) read literally) or the user's pooled embedding for every layer (``pooled``). The default
 ``auto`` does what the official code does: the pooled embedding where pooling keeps the layer size
-(mean: LightGCN, SGL, MF), the layer-l embedding where it does not (concatenation: NGCF). Measured
-on ml-100k (LightGCN, lr 0.001): with ``layer`` validation NDCG@20 peaked at epoch 3 (0.209) and
-then fell (0.127 at epoch 9); with ``pooled`` it rose steadily (0.223 at epoch 8).
+(mean: LightGCN, SGL, MF), the layer-l embedding where it does not (concatenation: NGCF); the two
+queries on ml-100k are compared in ``results/mixgcf_query.md``.
 Since alpha^(l) < 1 is shared by the candidates,
 q . e'_m = alpha q . e_{i+} + (1 - alpha) q . e_{j_m}, so the argmax over the mixed candidates is
 the argmax over the candidates themselves: only the chosen candidate is mixed and kept in the

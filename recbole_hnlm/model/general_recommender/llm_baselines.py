@@ -1,5 +1,16 @@
 """LLM-enhanced baselines as named RecBole models: ``<Backbone>_RLMRecCon``, ``_RLMRecGen``, ``_KAR``, ``_LLMRec``.
 
+Reference:
+    Xubin Ren et al. "Representation Learning with Large Language Models for Recommendation." in WWW 2024.
+    Yunjia Xi et al. "Towards Open-World Recommendation with Knowledge Augmentation from Large Language
+    Models." in RecSys 2024.
+    Wei Wei et al. "LLMRec: Large Language Models with Graph Augmentation for Recommendation." in WSDM 2024.
+
+Reference code:
+    https://github.com/HKUDS/RLMRec
+    https://github.com/YunjiaXi/Open-World-Knowledge-Augmented-Recommendation
+    https://github.com/HKUDS/LLMRec
+
 Each is a mixin of :mod:`recbole_hnlm.model.llm_enhanced` in front of the backbone's ``_HNLM`` class
 (RNS, no semantic negatives: ``mix_alpha: 0``, ``align_weight: 0``; another ``neg_sampler`` may be
 set). Defaults are in ``properties/llm_enhanced.yaml``. RLMRec-Gen and LLMRec need propagation, so

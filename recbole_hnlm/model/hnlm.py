@@ -18,7 +18,7 @@ three small hooks that say how that backbone embeds, scores and regularises:
 
 Where the equations are: HNLM Eq. 5-6 in ``hard_embedding``, HNLM Eq. 7 and Eq. 9 in ``semantic_terms``;
 HNLM Eq. 8 (BPR with the mixed negative) is the backbone's ``pair_losses`` called on the mixed
-negative in ``calculate_loss``; HNLM Eq. 10 (L = L_BPR + lambda1 L_align + lambda2 ||Theta||^2) is the
+negative in ``loss_and_negatives``; HNLM Eq. 10 (L = L_BPR + lambda1 L_align + lambda2 ||Theta||^2) is the
 tuple ``calculate_loss`` returns, which RecBole's trainer sums: BPR, the backbone's L2 term (where it
 has one), its extra terms (SGL's contrastive loss), the alignment, and the anchor loss (a guard, not
 in the paper).
@@ -63,7 +63,7 @@ class HardNegativeMixin:
 
     @staticmethod
     def uses_features(config):
-        """Whether a config needs the hard-negative feature set and the projector (Eq. 5-6) at all."""
+        """Whether a config needs the hard-negative feature set and the projector (HNLM Eq. 5-6) at all."""
         mixing = config["mix_alpha"] and config["semantic_negatives"]
         return bool(mixing or config["align_weight"] or config["anchor_weight"])
 
@@ -121,7 +121,7 @@ class HardNegativeMixin:
         self.epoch = epoch
 
     def current_alpha(self):
-        """alpha of Eq. 7 this epoch: rising linearly from 0 over ``mix_alpha_warmup`` epochs, then ``mix_alpha``."""
+        """alpha of HNLM Eq. 7 this epoch: rising linearly from 0 over ``mix_alpha_warmup`` epochs, then ``mix_alpha``."""
         if not self.mix_alpha_warmup:
             return self.mix_alpha
         return self.mix_alpha * min(1.0, self.epoch / self.mix_alpha_warmup)

@@ -1,9 +1,14 @@
 """Text space inside the candidate samplers (DNS, MixGCF, AHNS): a semantic candidate pool and false-negative guards.
 
-HNLMRec (Zhao et al., 2025, "Can LLM-Driven Hard Negative Sampling Empower Collaborative Filtering?
-Findings and Potentials"; code: github.com/user683/HNLMRec) leaves negatives chosen during training
-as future work. Here the candidates stay real items, scored by the current CF model each batch; the
-item text (the built-in ``item-text`` set or any item feature set, ``hnlm_anchor_feature``) decides:
+Reference:
+    Qianru Zhao et al. "Can LLM-Driven Hard Negative Sampling Empower Collaborative Filtering? Findings and
+    Potentials." 2025 (negatives chosen during training are its future work).
+
+Reference code: https://github.com/user683/HNLMRec (no such sampler there; implemented from the README's
+"Semantic candidates" section).
+
+The candidates stay real items, scored by the current CF model each batch; the item text (the
+built-in ``item-text`` set or any item feature set, ``hnlm_anchor_feature``) decides:
 
 * the pool (``semantic_pool_k`` > 0): ``semantic_pool_share`` of the M candidates come from the
   positive's ``semantic_pool_k`` text-nearest items (after skipping ``semantic_pool_skip``) that the user
@@ -14,7 +19,7 @@ item text (the built-in ``item-text`` set or any item feature set, ``hnlm_anchor
   chosen (a sequel, another edition); with ``semantic_guard_history`` neither is one that close to any
   of the user's training items (among each item's ``semantic_guard_k`` text neighbours).
 
-``semantic_negatives: False`` turns all of this off (and HNLM's mixing, Eq. 7).
+``semantic_negatives: False`` turns all of this off (and HNLM's mixing, HNLM Eq. 7).
 """
 import torch
 import torch.nn.functional as F

@@ -56,6 +56,5 @@ def open_table(config, name, dataset, **options):
 __all__ = [
     "BUILTIN_FEATURES", "FeatureFileError", "FeatureSet", "FeatureTable", "FeatureWriter", "build_builtin_features",
     "builtin_features_stale", "center_rows", "ensure_features", "feature_dir", "folder_lock", "nearest_negatives",
-    "open_table",
-    "train_fingerprint", "write_features",
+    "open_table", "train_fingerprint", "write_features",
 ]

@@ -21,7 +21,8 @@ extras_require = {
     "llm": ["transformers>=4.45", "peft>=0.12", "openai>=1.40", "gguf>=0.10", "accelerate>=0.34"],
     "bench": ["matplotlib", "psutil"],
 }
-extras_require["test"] = extras_require["llm"] + extras_require["bench"] + ["pytest>=7"]
+# fastapi + uvicorn: `transformers serve`, the real OpenAI-compatible server of the slow LLM test
+extras_require["test"] = extras_require["llm"] + extras_require["bench"] + ["pytest>=7", "fastapi", "uvicorn"]
 
 setup(
     name="recbole-hnlm",

@@ -107,7 +107,7 @@ def test_full_run_with_local_model(tiny_model, data_root):
     cfg = base_config(data_root, llm_chat_backend="local", llm_chat_model=tiny_model, llm_batch_size=4,
                       llm_max_items=6, llm_max_users=3, llm_granularity="user", llm_k=2,
                       llm_profile_tokens=12, llm_negative_tokens=12, llm_embedder=f"llm:{tiny_model}",
-                      llm_embed_pooling="last")
+                      llm_embed_pooling="last", llm_min_answered=0)  # a random tiny model rarely writes JSON
     summary = main(["all", "--dataset=hnlm-demo"], config_dict=cfg)
     st = summary["stages"]
     assert st["item_profiles"]["jobs"] == 6 and st["user_profiles"]["jobs"] == 3 and st["negatives"]["jobs"] == 3

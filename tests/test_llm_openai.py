@@ -133,7 +133,7 @@ def test_openai_embedder_shapes_order_retries_and_tokens(server):
     again = emb.encode(["text 3"])
     np.testing.assert_allclose(vec[3], again[0], rtol=1e-6)
     bodies = server.embedding_requests()
-    assert len(bodies) == 1 + 3 + 1  # one 429, three batches of <= 4, the single text
+    assert len(bodies) == 1 + 1 + 3 + 1  # one 429, the size probe (dim), three batches of <= 4, the single text
     assert all(len(b["input"]) <= 4 and b["dimensions"] == 12 and b["encoding_format"] == "float" for b in bodies)
     assert all(t.strip() for b in bodies for t in b["input"])  # no empty string reaches the API
     assert emb.tokens > 0

@@ -14,7 +14,14 @@ from recbole_hnlm.features.builtin import (
     nearest_negatives,
     train_fingerprint,
 )
-from recbole_hnlm.features.format import FeatureFileError, FeatureSet, FeatureWriter, feature_dir, write_features
+from recbole_hnlm.features.format import (
+    FeatureFileError,
+    FeatureSet,
+    FeatureWriter,
+    feature_dir,
+    folder_lock,
+    write_features,
+)
 from recbole_hnlm.features.table import FeatureTable, center_rows
 
 
@@ -42,11 +49,12 @@ def ensure_features(config, train_dataset, names):
 
 def open_table(config, name, dataset, **options):
     """The feature set ``name`` of the run's dataset as a :class:`FeatureTable` (``options`` go to it)."""
-    return FeatureTable(FeatureSet(feature_dir(config, name)), dataset, **options)
+    return FeatureTable(FeatureSet(feature_dir(config, name)), dataset,
+                        max_unknown=config["hnlm_feature_max_unknown"], **options)
 
 
 __all__ = [
     "BUILTIN_FEATURES", "FeatureFileError", "FeatureSet", "FeatureTable", "FeatureWriter", "build_builtin_features",
-    "builtin_features_stale", "center_rows", "ensure_features", "feature_dir", "nearest_negatives", "open_table",
-    "train_fingerprint", "write_features",
+    "builtin_features_stale", "center_rows", "ensure_features", "feature_dir", "folder_lock", "nearest_negatives",
+    "open_table", "train_fingerprint", "write_features",
 ]

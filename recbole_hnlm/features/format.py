@@ -18,8 +18,11 @@ internal ids, so a file survives re-filtering and re-splitting; the model maps t
 :class:`FeatureWriter` appends parts and merges them on :meth:`FeatureWriter.finalize`, so a long
 export that is killed resumes where it stopped.
 """
+import contextlib
+import fcntl
 import glob
 import json
+import logging
 import os
 import time
 
@@ -44,6 +47,26 @@ def feature_dir(config, name=None):
     if os.path.isabs(name) or os.sep in name:
         return name
     return os.path.join(config["data_path"], "hnlm", name)
+
+
+@contextlib.contextmanager
+def folder_lock(path, what="this folder"):
+    """Hold an exclusive lock on ``path`` (a lock file, created if absent) while the block runs.
+
+    Other processes that ask for it wait; the kernel releases it when its holder dies, so a killed
+    run never leaves a stale lock behind.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logging.getLogger().info(f"{path}: another process works on {what}; waiting for it")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _atomic_save(path, array):
@@ -132,7 +155,8 @@ class FeatureWriter:
         arrays = {"keys": keys, "vectors": vec.astype(self.header["dtype"])}
         for name, value in (extra or {}).items():
             arrays[f"extra_{name}"] = np.asarray(value)
-        path = os.path.join(self.parts_dir, f"part-{self._n_parts:06d}.npz")
+        # the pid keeps the part names of two writers of one folder apart
+        path = os.path.join(self.parts_dir, f"part-{self._n_parts:06d}-{os.getpid()}.npz")
         tmp = path + ".tmp.npz"
         np.savez(tmp, **arrays)
         os.replace(tmp, path)

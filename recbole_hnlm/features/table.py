@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recbole_hnlm.features.builtin import train_fingerprint
 from recbole_hnlm.features.format import FeatureFileError
+
+MOSTLY = 0.5  # a set whose fallback share is above this trains mostly on retrieval, not on LLM answers
 
 
 def center_rows(table, rows):
@@ -23,15 +26,50 @@ def center_rows(table, rows):
     return out
 
 
+def check_origin(feature_set, dataset, unknown, max_unknown):
+    """Refuse a feature set made for another dataset, or a pair set made for another training split.
+
+    ``unknown``: rows whose tokens ``dataset`` lacks; more than ``max_unknown`` of them (a share) means
+    another dataset. The training split is told by ``source.train_fingerprint``: a user or item set
+    keyed by tokens survives a re-split (with a warning), a pair set does not.
+    """
+    directory, meta = feature_set.directory, feature_set.meta
+    logger = logging.getLogger()
+    if max_unknown is not None and unknown > max_unknown * meta["count"]:
+        raise FeatureFileError(
+            f"{directory}: {unknown} of {meta['count']} rows name tokens absent from dataset "
+            f"{dataset.dataset_name!r} (more than hnlm_feature_max_unknown={max_unknown:g}); "
+            f"the set was made for another dataset"
+        )
+    if unknown:
+        logger.info(f"{directory}: {unknown} rows name tokens absent from the dataset, ignored")
+    source = meta.get("source", {})
+    share = source.get("fallback_share")
+    if share is not None and share > MOSTLY:
+        logger.warning(f"{directory}: {share:.0%} of its rows are the retrieval fallback, not LLM answers "
+                       f"(source.fallback_share); training on it is training on retrieval negatives")
+    made_for = source.get("train_fingerprint")
+    if made_for is None:
+        return
+    here = train_fingerprint(dataset.inter_feat[dataset.uid_field].numpy(), dataset.inter_feat[dataset.iid_field].numpy())
+    if made_for == here:
+        return
+    what = f"{directory}: exported for another training split (source.train_fingerprint {made_for}, this split {here})"
+    if meta["granularity"] == "pair":
+        raise FeatureFileError(f"{what}; a pair set cannot serve another split: export it again for this one")
+    logger.warning(f"{what}; its {meta['granularity']} rows are used by token, but were built from other "
+                   f"training interactions")
+
+
 class FeatureTable:
     """One feature set opened for a run: its rows indexed by RecBole's internal ids.
 
     ``lookup(user, item)`` returns e_llm for each training pair: the mean of the first ``n_hard``
     stored negatives (HNLM Eq. 5), as float32 on the device of ``user``. ``center`` removes the set's mean
-    row and L2-normalises every row (:func:`center_rows`).
+    row and L2-normalises every row (:func:`center_rows`). ``max_unknown``: see :func:`check_origin`.
     """
 
-    def __init__(self, feature_set, dataset, n_hard=1, granularity=None, dim=None, center=False):
+    def __init__(self, feature_set, dataset, n_hard=1, granularity=None, dim=None, center=False, max_unknown=None):
         meta = feature_set.meta
         where = os.path.join(feature_set.directory, "meta.json")
         if granularity and meta["granularity"] != granularity:
@@ -50,6 +88,13 @@ class FeatureTable:
             vectors = np.array(stored[:, 0, :])
         else:
             vectors = np.asarray(stored[:, :n_hard, :], dtype=np.float32).mean(axis=1).astype(stored.dtype)
+        bad = ~np.isfinite(vectors).all(axis=1)
+        if bad.any():
+            row = int(bad.argmax())
+            raise FeatureFileError(
+                f"{os.path.join(feature_set.directory, 'embeddings.npy')}: {int(bad.sum())} rows hold NaN or inf "
+                f"(first: row {row}, key {feature_set.keys[row].tolist()!r})"
+            )
 
         def to_ids(field, tokens):
             return pd.Index(dataset.field2id_token[field]).get_indexer(np.asarray(tokens)).astype(np.int64)
@@ -71,9 +116,7 @@ class FeatureTable:
             self.present[torch.from_numpy(ids[known])] = True
         if center:
             self.table = center_rows(self.table, self.present if self.granularity != "pair" else slice(None))
-        dropped = int((~known).sum())
-        if dropped:
-            logging.getLogger().info(f"{feature_set.directory}: {dropped} rows name tokens absent from the dataset, ignored")
+        check_origin(feature_set, dataset, int((~known).sum()), max_unknown)
         self.directory = feature_set.directory
         self.check_covers(dataset)
 

@@ -15,6 +15,7 @@ import os
 
 import torch
 
+from recbole_hnlm.features import ensure_features
 from recbole_hnlm.llm.answers import check_choice
 from recbole_hnlm.llm.profiles import item_profiles, user_profiles
 from recbole_hnlm.llm.runner import Job
@@ -27,6 +28,7 @@ STAGE = "llmrec_augment"
 def candidates(ctx, users, n):
     """``{user token: [item tokens]}``: up to ``n`` unseen items nearest the user's training items (text space)."""
     ds = ctx.dataset
+    ensure_features(ctx.config, ds, [ctx.config["profile_item_feature"], ctx.config["profile_user_feature"]])
     user_vec, item_vec = profile_tables(ctx.config, ds)
     rows = torch.tensor([ds.token2id(ctx.uid, u) for u in users], dtype=torch.long)
     picked = nearest_unseen(ds, user_vec, item_vec, rows, n)
@@ -34,7 +36,7 @@ def candidates(ctx, users, n):
 
 
 def augment_jobs(ctx, cands, item_map, user_map, n):
-    words = int(ctx.config["llm_history_profile_words"] or 30)
+    words = int(ctx.config["llm_history_profile_words"])
     jobs = []
     for user, items in cands.items():
         if len(items) < n:
@@ -49,17 +51,17 @@ def augment_jobs(ctx, cands, item_map, user_map, n):
 
 def llmrec_augment(run, ctx):
     """Ask for every user of :meth:`DatasetContext.profile_users` and export the triples."""
-    n = int(run.config["llm_augment_candidates"] or 10)
+    n = int(run.config["llm_augment_candidates"])
     users = ctx.profile_users()
     cands = candidates(ctx, users, n)
     item_map = item_profiles(run, ctx, generate=False)
     user_map = user_profiles(run, ctx, generate=False)
     jobs = augment_jobs(ctx, cands, item_map, user_map, n)
     results = run.run_stage(STAGE, run.prompt(STAGE), jobs, lambda value: check_choice(value, n),
-                            int(run.config["llm_augment_tokens"] or 16), generate=True)
+                            int(run.config["llm_augment_tokens"]), generate=True)
     if run.dry_run:
         return None
-    name = run.config["llm_augment_name"] or "llmrec-aug"
+    name = run.config["llm_augment_name"]
     directory = os.path.join(run.out_dir, name)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "triples.tsv")

@@ -61,6 +61,12 @@ class RetryPolicy:
         return wait
 
 
+def retry_policy(config):
+    """The :class:`RetryPolicy` of API requests set by ``llm_max_retries``, ``llm_backoff_base`` and ``llm_backoff_max``."""
+    return RetryPolicy(int(config["llm_max_retries"]), float(config["llm_backoff_base"]),
+                       float(config["llm_backoff_max"]))
+
+
 def api_key(env_name, base_url=None):
     """The API key from the environment variable ``env_name``; local servers accept a placeholder."""
     key = os.environ.get(env_name or "") if env_name else None
@@ -363,31 +369,29 @@ class LocalChat:
 
 def chat_model_id(config):
     """The model part of the cache key, computed without loading anything."""
-    backend = config["llm_chat_backend"] or "local"
+    backend = config["llm_chat_backend"]
     if backend == "openai":
         return f"openai:{config['llm_chat_model']}"
     if backend == "local":
-        return f"local:{local_model_id(config['llm_chat_model'] or SMOLLM2)}"
+        return f"local:{local_model_id(config['llm_chat_model'])}"
     raise BackendError(f"llm_chat_backend must be 'local' or 'openai', got {backend!r}")
 
 
 def build_chat_backend(config):
     """The chat backend named by the config (``llm_chat_backend``, ``llm_chat_model``, ...)."""
-    backend = config["llm_chat_backend"] or "local"
+    backend = config["llm_chat_backend"]
     if backend == "openai":
         if not config["llm_chat_model"] or config["llm_chat_model"] == SMOLLM2:
             raise BackendError("llm_chat_backend=openai needs llm_chat_model=<the served model name>")
         return OpenAIChat(
             config["llm_chat_model"], base_url=config["llm_base_url"], api_key_env=config["llm_api_key_env"],
-            concurrency=config["llm_concurrency"] or 8, timeout=float(config["llm_timeout"] or 60),
-            retry=RetryPolicy(int(config["llm_max_retries"] if config["llm_max_retries"] is not None else 5),
-                              float(config["llm_backoff_base"] or 1.0), float(config["llm_backoff_max"] or 60)),
-            json_mode=bool(config["llm_json_mode"]), temperature=float(config["llm_temperature"] or 0.0),
+            concurrency=config["llm_concurrency"], timeout=float(config["llm_timeout"]), retry=retry_policy(config),
+            json_mode=bool(config["llm_json_mode"]), temperature=float(config["llm_temperature"]),
         )
     if backend == "local":
         return LocalChat(
-            config["llm_chat_model"] or SMOLLM2, device=config["llm_device"] or "cpu",
-            batch_size=config["llm_batch_size"] or 8, prefill=bool(config["llm_local_prefill"]),
-            repetition_penalty=config["llm_repetition_penalty"] or 1.0,
+            config["llm_chat_model"], device=config["llm_device"],
+            batch_size=config["llm_batch_size"], prefill=bool(config["llm_local_prefill"]),
+            repetition_penalty=config["llm_repetition_penalty"],
         )
     raise BackendError(f"llm_chat_backend must be 'local' or 'openai', got {backend!r}")

@@ -21,6 +21,8 @@ STAGES = ("item_profiles", "user_profiles", "negatives", "export")
 EXTRA_STAGES = ("llmrec_augment",)  # for a baseline; not run by "all"
 SHOW = "show"  # prints stored answers; asks nothing
 LLM_YAML = os.path.join(PROPERTIES_DIR, "llm.yaml")
+# the settings of the models that read what this module writes (built-in and profile feature sets, their checks)
+MODEL_YAMLS = [os.path.join(PROPERTIES_DIR, f) for f in ("hnlm.yaml", "llm_enhanced.yaml")]
 SPLIT_MODEL = "LightGCN"  # any general model: only its config's split settings and the dataset are used
 
 
@@ -76,7 +78,7 @@ def load(dataset=None, config_files=None, overrides=(), config_dict=None, model=
     from recbole_hnlm.llm.context import DatasetContext
     from recbole_hnlm.quick_start import prepare
 
-    files = [LLM_YAML] + list(config_files or [])
+    files = MODEL_YAMLS + [LLM_YAML] + list(config_files or [])
     with _argv(overrides):
         config, _, train_data, _, _ = prepare(model, dataset, config_file_list=files, config_dict=config_dict)
     return config, DatasetContext(config, train_data.dataset)

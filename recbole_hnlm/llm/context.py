@@ -88,11 +88,11 @@ class DatasetContext:
         self.dataset = ds
         self._load_items()
         self._load_reviews()
-        self.rng_seed = int(config["llm_subset_seed"] if config["llm_subset_seed"] is not None else 2020)
+        self.rng_seed = int(config["llm_subset_seed"])
 
     def _timestamps(self, ds, u_tok, i_tok):
         """Interaction times of the training rows: RecBole's field if loaded, else the ``.inter`` file's."""
-        field = self.config["TIME_FIELD"] or "timestamp"
+        field = self.config["TIME_FIELD"]
         if field in ds.inter_feat.columns:
             return ds.inter_feat[field].numpy()
         path = atomic_path(self.config["data_path"], "inter")
@@ -161,7 +161,7 @@ class DatasetContext:
         self.reviews_path = path if os.path.isfile(path) else None
         if not self.reviews_path:
             return
-        train_only = self.config["llm_reviews_train_only"] is not False
+        train_only = bool(self.config["llm_reviews_train_only"])
         kept = dropped = 0
         for user, item, text in read_reviews(path, (self.uid, self.iid)):
             if train_only and (user, item) not in self.train_pair_set:
@@ -173,7 +173,7 @@ class DatasetContext:
         self.logger.info(f"{path}: {kept} reviews used" + (f", {dropped} of non-training pairs left out" if dropped else ""))
 
     def _review_limits(self):
-        return int(self.config["llm_max_reviews"] or 0), int(self.config["llm_review_chars"] or 300)
+        return int(self.config["llm_max_reviews"]), int(self.config["llm_review_chars"])
 
     def item_reviews_block(self, item):
         n, chars = self._review_limits()
@@ -216,7 +216,7 @@ class DatasetContext:
         the ``limit`` with the most training interactions (covering the most training pairs per call)."""
         if not limit or int(limit) >= len(tokens):
             return list(tokens)
-        mode = self.config["llm_subset"] or "random"
+        mode = self.config["llm_subset"]
         if mode not in ("random", "popular"):
             raise ValueError(f"llm_subset must be random or popular, got {mode!r}")
         if mode == "popular" and counts is not None:

@@ -26,9 +26,11 @@ def _normalise(vec):
 
 
 class OpenAIEmbedder:
-    """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint, in batches, with retries (Eq. 5's T)."""
+    """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint, in batches, with retries (Eq. 5's T).
 
-    KNOWN_DIMS = {"text-embedding-ada-002": 1536, "text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+    ``dim`` is the size of the server's first answer, not what the model's name suggests: a compatible
+    server may serve a model of that name at another size, or ignore ``dimensions``.
+    """
 
     def __init__(self, model, base_url=None, api_key_env="OPENAI_API_KEY", batch_size=256, dimensions=None,
                  timeout=60.0, retry=None):
@@ -44,12 +46,12 @@ class OpenAIEmbedder:
         self.dimensions = int(dimensions) if dimensions else None
         self.retry = retry or RetryPolicy()
         self.tokens = 0
-        self._dim = self.dimensions or self.KNOWN_DIMS.get(model)
+        self._dim = None
 
     @property
     def dim(self):
-        if self._dim is None:  # an unknown model: ask once
-            self._dim = self.encode(["dimension probe"]).shape[1]
+        if self._dim is None:  # nothing answered yet: ask once
+            self.encode(["dimension probe"])
         return self._dim
 
     def _batch(self, texts):
@@ -73,6 +75,9 @@ class OpenAIEmbedder:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
         out = [self._batch(texts[i:i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
         vec = _normalise(np.concatenate(out))
+        if self._dim is not None and vec.shape[1] != self._dim:
+            raise RuntimeError(f"embeddings with model {self.model!r}: the server answered {vec.shape[1]}-d vectors "
+                               f"after {self._dim}-d ones")
         self._dim = vec.shape[1]
         return vec
 

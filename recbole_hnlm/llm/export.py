@@ -8,7 +8,8 @@
 
 A key whose negatives are missing (the answer failed) gets, with ``llm_fallback: retrieval``, the
 text embeddings of its nearest unseen items, as the built-in ``retrieval`` producer does; the
-rows are flagged in ``extra/fallback.npy`` and counted in the summary. ``skip`` leaves such keys
+rows are flagged in ``extra/fallback.npy``, counted in the summary, and their share is
+``source.fallback_share`` in ``meta.json`` (a model warns when it trains on a mostly-fallback set). ``skip`` leaves such keys
 out, ``error`` stops. Keys with fewer than k negatives repeat theirs (counted as ``short``).
 
 The export resumes through :class:`~recbole_hnlm.features.FeatureWriter`; its ``source``
@@ -36,28 +37,32 @@ DRY_RUN_NEGATIVE_TOKENS = 25  # a "title. one-sentence description", for estimat
 
 def build_embedder(config):
     """The text embedder T of Eq. 5 named by ``llm_embedder`` (see :func:`recbole_hnlm.llm.embed.get_embedder`)."""
-    from recbole_hnlm.llm.backends import RetryPolicy
+    from recbole_hnlm.llm.backends import retry_policy
 
-    spec = config["llm_embedder"] or "minilm"
+    spec = config["llm_embedder"]
     options = {"batch_size": config["llm_embed_batch_size"], "pooling": config["llm_embed_pooling"]}
     if spec.startswith("openai:"):
         options.update({
             "base_url": config["llm_embed_base_url"] or config["llm_base_url"],
             "api_key_env": config["llm_api_key_env"], "dimensions": config["llm_embed_dimensions"],
-            "timeout": float(config["llm_timeout"] or 60),
-            "retry": RetryPolicy(int(config["llm_max_retries"] if config["llm_max_retries"] is not None else 5),
-                                 float(config["llm_backoff_base"] or 1.0), float(config["llm_backoff_max"] or 60)),
+            "timeout": float(config["llm_timeout"]), "retry": retry_policy(config),
         })
         options.pop("pooling")
     elif not spec.startswith("llm:"):
         options.pop("pooling")
-    return get_embedder(spec, device=config["llm_device"] or "cpu", **options)
+    return get_embedder(spec, device=config["llm_device"], **options)
 
 
 def embedder_name(config):
     """The embedder's name without loading it (for the dry run)."""
-    spec = config["llm_embedder"] or "minilm"
+    spec = config["llm_embedder"]
     return "all-MiniLM-L6-v2" if spec == "minilm" else spec
+
+
+def ctx_fingerprint(ctx):
+    """The training split's fingerprint (see :func:`recbole_hnlm.features.train_fingerprint`)."""
+    ds = ctx.dataset
+    return train_fingerprint(ds.inter_feat[ctx.uid].numpy(), ds.inter_feat[ctx.iid].numpy())
 
 
 def negative_text(neg):
@@ -94,6 +99,11 @@ def _open_writer(directory, granularity_, dim, k, source, logger):
 
 def _write(run, name, directory, granularity_, keys, texts, fallback_vec, source, embedder, k):
     """Embed ``texts`` (per key, k of them, or None for a fallback row) and write the feature set, resumably."""
+    with run.lock(f"the export {directory}"):  # a second export waits, then finds this one up to date
+        return _write_locked(run, name, directory, granularity_, keys, texts, fallback_vec, source, embedder, k)
+
+
+def _write_locked(run, name, directory, granularity_, keys, texts, fallback_vec, source, embedder, k):
     logger = run.logger
     writer = _open_writer(directory, granularity_, embedder.dim, k, source, logger)
     info = {"directory": directory, "granularity": granularity_, "k": k, "keys": len(keys),
@@ -103,7 +113,7 @@ def _write(run, name, directory, granularity_, keys, texts, fallback_vec, source
         info["status"] = "up to date"
         return info
     todo = [j for j, key in enumerate(keys) if key not in writer.done]
-    chunk = int(run.config["llm_export_chunk"] or 1024)
+    chunk = int(run.config["llm_export_chunk"])
     start, tokens0 = time.perf_counter(), getattr(embedder, "tokens", 0)
     n_texts = 0
     bar = tqdm(total=len(todo), desc=f"embed {name}", disable=not run.config["show_progress"], dynamic_ncols=True)
@@ -170,8 +180,8 @@ def _fallback_vectors(run, ctx, embedder, keys, missing, g, k):
 def export_negatives(run, ctx, embedder=None):
     """Eq. 5 for every key of the negatives stage; returns the export's summary entry."""
     g = granularity(run.config)
-    k = int(run.config["llm_k"] or 2)
-    mode = run.config["llm_fallback"] or "retrieval"
+    k = int(run.config["llm_k"])
+    mode = run.config["llm_fallback"]
     if mode not in FALLBACKS:
         raise ValueError(f"llm_fallback must be one of {FALLBACKS}, got {mode!r}")
     name = run.config["llm_feature_name"] or f"llm-{g}"
@@ -218,12 +228,11 @@ def export_negatives(run, ctx, embedder=None):
                                           "they are left out, and training on the export needs every key"))
     embedder = embedder or build_embedder(run.config)
     fallback_vec = _fallback_vectors(run, ctx, embedder, keys, missing, g, k) if missing else {}
-    ds = ctx.dataset
     source = {
         "producer": "llm", "chat_model": run.model_id, "prompt": run.prompt(f"negatives_{g}").version,
-        "embedder": embedder.name, "k": k, "fallback": mode,
+        "embedder": embedder.name, "k": k, "fallback": mode, "fallback_share": round(len(missing) / len(keys), 4),
         "content_sha": _sha([[subject(key), texts[j]] for j, key in enumerate(keys)]),
-        "train_fingerprint": train_fingerprint(ds.inter_feat[ctx.uid].numpy(), ds.inter_feat[ctx.iid].numpy()),
+        "train_fingerprint": ctx_fingerprint(ctx),
     }
     directory = os.path.join(run.out_dir, name)
     info = _write(run, name, directory, g, keys, texts, fallback_vec, source, embedder, k)
@@ -237,7 +246,7 @@ def export_profiles(run, ctx, embedder=None):
 
     Items without a profile are embedded from their title and attributes (counted as ``from_item_text``).
     """
-    name = run.config["llm_anchor_name"] or "llm-profile"
+    name = run.config["llm_anchor_name"]
     if name in BUILTIN_FEATURES:
         raise ValueError(f"llm_anchor_name {name!r} is a built-in feature set that training rebuilds; choose another")
     profiles = item_profiles(run, ctx, generate=False)
@@ -257,6 +266,7 @@ def export_profiles(run, ctx, embedder=None):
     source = {
         "producer": "llm-profile", "chat_model": run.model_id, "prompt": run.prompt("item_profile").version,
         "embedder": embedder.name, "content_sha": _sha([[key, texts[j]] for j, key in enumerate(keys)]),
+        "train_fingerprint": ctx_fingerprint(ctx),
     }
     directory = os.path.join(run.out_dir, name)
     info = _write(run, name, directory, "item", keys, texts, {}, source, embedder, 1)

@@ -16,7 +16,7 @@ GRANULARITIES = ("pair", "user", "item")
 
 
 def granularity(config):
-    g = config["llm_granularity"] or "item"
+    g = config["llm_granularity"]
     if g not in GRANULARITIES:
         raise ValueError(f"llm_granularity must be one of {GRANULARITIES}, got {g!r}")
     return g
@@ -29,7 +29,7 @@ def subject(key):
 
 def negative_jobs(ctx, g, keys, item_map, user_map, k):
     """The prompt fields of Eq. 4 for each key, from the stored profiles (titles where one is missing)."""
-    words = int(ctx.config["llm_history_profile_words"] or 30) * 2
+    words = int(ctx.config["llm_history_profile_words"]) * 2
     jobs = []
     for key in keys:
         if g == "pair":
@@ -49,12 +49,12 @@ def negative_jobs(ctx, g, keys, item_map, user_map, k):
 def hard_negatives(run, ctx, generate=True):
     """Eq. 4 for every key of the configured granularity: ``(keys, {subject: {"hard_negatives": [...]}})``."""
     g = granularity(run.config)
-    k = int(run.config["llm_k"] or 2)
+    k = int(run.config["llm_k"])
     item_map = item_profiles(run, ctx, generate=False) if g in ("pair", "item") else {}
     user_map = user_profiles(run, ctx, generate=False) if g in ("pair", "user") else {}
     keys = ctx.negative_keys(g)
     prompt = run.prompt(f"negatives_{g}")
     jobs = negative_jobs(ctx, g, keys, item_map, user_map, k)
     results = run.run_stage(STAGE, prompt, jobs, partial(check_negatives, k=k),
-                            int(run.config["llm_negative_tokens"] or 200), generate=generate)
+                            int(run.config["llm_negative_tokens"]), generate=generate)
     return keys, results

@@ -10,10 +10,6 @@ ITEM_STAGE = "item_profiles"
 USER_STAGE = "user_profiles"
 
 
-def _tokens(config, key, default):
-    return int(config[key] or default)
-
-
 def item_profile_jobs(ctx, items):
     """One job per item: its title, attributes and (training) reviews, the inputs of Eq. 2."""
     return [
@@ -31,13 +27,13 @@ def item_profiles(run, ctx, generate=True):
     prompt = run.prompt("item_profile")
     jobs = item_profile_jobs(ctx, ctx.profile_items())
     return run.run_stage(ITEM_STAGE, prompt, jobs, check_profile,
-                         _tokens(run.config, "llm_profile_tokens", 160), generate=generate)
+                         int(run.config["llm_profile_tokens"]), generate=generate)
 
 
 def user_profile_jobs(ctx, users, item_profiles):
     """One job per user: the last ``llm_history_len`` training items with their P_v, and the user's reviews (Eq. 3)."""
-    n = _tokens(ctx.config, "llm_history_len", 10)
-    words = _tokens(ctx.config, "llm_history_profile_words", 30)
+    n = int(ctx.config["llm_history_len"])
+    words = int(ctx.config["llm_history_profile_words"])
     return [
         Job(user, {"history": ctx.history_block(user, item_profiles, n, words),
                    "reviews": ctx.user_reviews_block(user)})
@@ -56,4 +52,4 @@ def user_profiles(run, ctx, item_profile_map=None, generate=True):
     prompt = run.prompt("user_profile")
     jobs = user_profile_jobs(ctx, ctx.profile_users(), item_profile_map)
     return run.run_stage(USER_STAGE, prompt, jobs, check_profile,
-                         _tokens(run.config, "llm_profile_tokens", 160), generate=generate)
+                         int(run.config["llm_profile_tokens"]), generate=generate)

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from recbole_hnlm.features import folder_lock
 from recbole_hnlm.llm.answers import AnswerError, parse_json_answer
-from recbole_hnlm.llm.backends import ChatRequest, build_chat_backend, chat_model_id
+from recbole_hnlm.llm.backends import BackendError, ChatRequest, build_chat_backend, chat_model_id
 from recbole_hnlm.llm.store import AnswerStore, input_hash
 from recbole_hnlm.llm.templates import load_prompt
 from recbole_hnlm.llm.usage import StageStats, chat_price, cost, estimate_tokens
 
 MAX_LISTED_FAILURES = 20
+
+
+class TooFewAnswers(BackendError):
+    """A stage ended with fewer valid answers than ``llm_min_answered``: the run stops before anything is exported."""
 
 
 @dataclass
@@ -53,6 +58,7 @@ class LLMRun:
         self.out_dir = out_dir
         os.makedirs(out_dir, exist_ok=True)
         self.store = AnswerStore(os.path.join(out_dir, "llm_cache.sqlite"))
+        self.lock_path = os.path.join(out_dir, "llm.lock")
         self._backend = backend
         self.model_id = backend.model_id if backend is not None else chat_model_id(config)
         self.dry_run = bool(config["llm_dry_run"]) if dry_run is None else dry_run
@@ -63,8 +69,8 @@ class LLMRun:
         self.repair_prompt = self.prompt("json_repair")
 
     def prompt(self, name):
-        versions = self.config["llm_prompt_versions"] or {}
-        return load_prompt(name, versions.get(name), self.prompt_dir)
+        versions = self.config["llm_prompt_versions"]  # ~: the newest of each
+        return load_prompt(name, versions.get(name) if versions else None, self.prompt_dir)
 
     @property
     def backend(self):
@@ -77,25 +83,55 @@ class LLMRun:
         local = self.model_id.startswith("local:")
         params = {
             "max_new_tokens": int(max_new_tokens),
-            "temperature": 0.0 if local else float(self.config["llm_temperature"] or 0.0),
+            "temperature": 0.0 if local else float(self.config["llm_temperature"]),
             "prefill": prompt.prefill if local and self.config["llm_local_prefill"] else "",
         }
-        penalty = float(self.config["llm_repetition_penalty"] or 1.0)
+        penalty = float(self.config["llm_repetition_penalty"])
         if local and penalty != 1.0:  # only when set, so that earlier keys stay valid
             params["repetition_penalty"] = penalty
         return params
 
     def _chunk_size(self):
         if self.model_id.startswith("openai:"):
-            return 4 * int(self.config["llm_concurrency"] or 8)
-        return 4 * int(self.config["llm_batch_size"] or 8)
+            return 4 * int(self.config["llm_concurrency"])
+        return 4 * int(self.config["llm_batch_size"])
+
+    def lock(self, what):
+        """The output folder's lock: two runs on one folder take turns, and the second reads what the first stored."""
+        return folder_lock(self.lock_path, what)
 
     def run_stage(self, stage, prompt, jobs, check, max_new_tokens, generate=True):
         """``{subject: result}`` for ``jobs``: read back from the store, and asked for when ``generate``.
 
         With ``generate=False`` nothing is sent and nothing is counted (a later stage reading an
         earlier one's answers). In a dry run the missing answers are counted and their tokens estimated.
+        A stage that asks holds the output folder's lock, and raises :class:`TooFewAnswers` when
+        fewer than ``llm_min_answered`` of its jobs end with a valid answer.
         """
+        if not generate or self.dry_run:
+            return self._run_stage(stage, prompt, jobs, check, max_new_tokens, generate)
+        with self.lock(f"the {stage} answers of {self.out_dir}"):
+            results = self._run_stage(stage, prompt, jobs, check, max_new_tokens, generate)
+        self.check_answered(self.stats[stage])
+        return results
+
+    def check_answered(self, stats):
+        """Stop when too few jobs have a valid answer: an export of mostly fallbacks is not the LLM's output."""
+        if not stats.jobs:
+            return
+        ok = stats.cached - stats.cached_failed + stats.new_ok
+        share, least = ok / stats.jobs, float(self.config["llm_min_answered"])
+        if share >= least:
+            return
+        cause = f" (last transport error: {stats.last_error})" if stats.last_error else ""
+        raise TooFewAnswers(
+            f"{stats.stage}: {ok} of {stats.jobs} jobs have a valid answer ({share:.0%}), below "
+            f"llm_min_answered={least:g}; {stats.unanswered} unanswered{cause}, "
+            f"{stats.new_failed + stats.cached_failed} not valid after retries. The answers received are stored: "
+            f"fix the endpoint or model and run the same command again, or lower llm_min_answered"
+        )
+
+    def _run_stage(self, stage, prompt, jobs, check, max_new_tokens, generate):
         params = self._params(prompt, max_new_tokens)
         prepared = []
         for job in jobs:
@@ -159,7 +195,7 @@ class LLMRun:
         return results
 
     def _process(self, stage, prompt, part, check, params, stats, results, bar):
-        retries = int(self.config["llm_json_retries"] if self.config["llm_json_retries"] is not None else 1)
+        retries = int(self.config["llm_json_retries"])
         convo = [list(msgs) for _, msgs, _ in part]
         tokens = [[0, 0, 0, 0.0] for _ in part]  # prompt, completion, attempts, seconds
         pending = list(range(len(part)))
@@ -180,6 +216,7 @@ class LLMRun:
                 stats.completion_tokens += res.completion_tokens
                 if res.error is not None:
                     stats.unanswered += len(subjects)
+                    stats.last_error = res.error
                     self.logger.warning(f"{stage} {subject!r}: no answer ({res.error}); a rerun asks again")
                     bar.update(len(subjects))
                     continue

@@ -29,7 +29,7 @@ def chat_price(config, model_id):
     if config["llm_price"]:
         p = list(config["llm_price"])
         return float(p[0]), float(p[1] if len(p) > 1 else p[0])
-    table = config["llm_prices"] or {}
+    table = config["llm_prices"]
     name = _strip_provider(model_id)
     for key in sorted(table, key=len, reverse=True):  # longest prefix: gpt-4o-mini before gpt-4o
         if name == key or name.startswith(key + "-"):
@@ -43,7 +43,7 @@ def embed_price(config, embedder_name):
         return 0.0
     if config["llm_embed_price"] is not None:
         return float(config["llm_embed_price"])
-    p = (config["llm_prices"] or {}).get(_strip_provider(embedder_name))
+    p = config["llm_prices"].get(_strip_provider(embedder_name))
     return float(p[0]) if p else None
 
 
@@ -66,6 +66,7 @@ class StageStats:
     new_ok: int = 0
     new_failed: int = 0
     unanswered: int = 0  # transport errors after all retries; retried by the next run
+    last_error: str = None  # the last of those errors
     requests: int = 0  # requests sent, JSON retries included
     repaired_by_retry: int = 0
     prompt_tokens: int = 0

@@ -5,6 +5,10 @@ RecBole overall.yaml < plugin overall.yaml < RecBole model yaml < plugin shared 
 < RecBole dataset yaml < ``properties/dataset/<ds>.yaml`` (the user-facing folder, relative to the current
 directory like ``data_path``) < ``<data_path>/<ds>/<ds>.yaml`` (written by the converter)
 < config files < config dict < command line.
+
+Settings are checked where they are read: a plugin key against its declaration in the plugin's yamls
+(:mod:`recbole_hnlm.settings`), a given key that is a near miss of a plugin key is refused, and the
+dataset must be a folder name. RecBole's own keys pass through untouched.
 """
 import recbole_hnlm.compat  # noqa: F401,I001  (RecBole 1.2.1 shims, before RecBole is imported)
 import os
@@ -14,9 +18,9 @@ import yaml
 
 from recbole.config import Config as RecBoleConfig
 
+from recbole_hnlm.settings import PROPERTIES_DIR, check_dataset_name, check_known_keys, check_settings
 from recbole_hnlm.utils import get_model, recbole_backbones
 
-PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "properties")
 DEFAULT_DATASET = "hnlm-demo"
 DEFAULT_DATA_PATH = "atomic_data/"  # must match properties/overall.yaml
 
@@ -27,6 +31,19 @@ class Config(RecBoleConfig):
     ``dataset`` defaults to the generated demo set (:data:`DEFAULT_DATASET`) when none is given.
     """
 
+    def _load_config_files(self, file_list):
+        loaded = {}
+        for path in file_list or ():
+            values = self._read_yaml(path)
+            check_known_keys(values, path)
+            loaded.update(values)
+        return loaded
+
+    def _merge_external_config_dict(self):
+        check_known_keys(self.variable_config_dict, "the config dict")
+        check_known_keys(self.cmd_config_dict, "the command line")
+        super()._merge_external_config_dict()
+
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
             model = self.external_config_dict.get("model")
@@ -34,6 +51,7 @@ class Config(RecBoleConfig):
                 raise KeyError("model must be given: --model=<name>, a config file, or the config dict")
         if dataset is None:
             dataset = self.external_config_dict.get("dataset", DEFAULT_DATASET)
+        check_dataset_name(dataset)
         if isinstance(model, str):
             return model, get_model(model), dataset
         return model.__name__, model, dataset
@@ -85,4 +103,5 @@ class Config(RecBoleConfig):
             self.final_config_dict["train_seed"] = self.final_config_dict["seed"]
         if own_copy:
             self.final_config_dict["data_path"] = os.path.join(data_path, self.dataset)
+        check_settings(self.final_config_dict)
 

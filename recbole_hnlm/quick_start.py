@@ -9,6 +9,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_hnlm.config import Config
+from recbole_hnlm.settings import SettingError
 from recbole_hnlm.utils import get_model, get_trainer
 
 
@@ -116,12 +117,17 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """The command line; a setting its declaration refuses exits with status 2 and the reason."""
     args = parse_args(argv)
     config_files = args.config_files.strip().split(" ") if args.config_files else None
-    result = run_recbole_hnlm(
-        model=args.model, dataset=args.dataset, config_file_list=config_files,
-        saved=args.saved.lower() not in ("false", "0", "no"),
-    )
+    try:
+        result = run_recbole_hnlm(
+            model=args.model, dataset=args.dataset, config_file_list=config_files,
+            saved=args.saved.lower() not in ("false", "0", "no"),
+        )
+    except SettingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     logging.getLogger().info("done: %s", {k: result[k] for k in ("model", "dataset", "test_result")})
     return result
 

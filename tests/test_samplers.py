@@ -76,7 +76,7 @@ def replay(sampler, ctx, seed):
 def test_registry_and_config_names(tiny):
     assert {"rns", "dns", "mixgcf", "ahns"} <= set(SAMPLERS)
     config, ds = tiny()
-    for name, cls in [("rns", NegativeSampler), ("DNS", DNS), ("mixgcf", MixGCF), ("ahns", AHNS)]:
+    for name, cls in [("rns", NegativeSampler), ("dns", DNS), ("mixgcf", MixGCF), ("ahns", AHNS)]:
         config["neg_sampler"] = name
         assert type(build_sampler(config, ds)) is cls
     config["neg_sampler"] = "nope"

@@ -100,7 +100,7 @@ def test_batches_never_repeat_a_label():
 
 def test_mlp_and_adapters_get_gradients_and_the_base_does_not(tiny):
     torch.manual_seed(0)
-    lm = add_lora(load_base_model(tiny), r=4, alpha=8, dropout=0.0)
+    lm = add_lora(load_base_model(tiny), r=4, alpha=8, dropout=0.0, targets=["q_proj", "k_proj", "v_proj", "o_proj"])
     model = SCFTModel(lm, cf_dim=16, soft_tokens=1)
     ids = torch.randint(3, 40, (4, 9))
     ids[:, -1] = 2

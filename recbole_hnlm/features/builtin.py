@@ -26,6 +26,12 @@ def train_fingerprint(users, items):
     return hashlib.sha1(codes.tobytes()).hexdigest()[:16]
 
 
+def text_fields_label(config):
+    """``hnlm_text_fields`` as the built sets record it: None (the yaml's ~) means every text column, "all"."""
+    fields = config["hnlm_text_fields"]
+    return "all" if fields is None else list(fields)
+
+
 def dataset_item_texts(config, dataset):
     """Text of every item of ``dataset`` (internal id order), from its ``.item`` file."""
     path = atomic_path(config["data_path"], "item")
@@ -34,7 +40,7 @@ def dataset_item_texts(config, dataset):
             f"{path}: missing; semantic negatives need item text (title, categories...), "
             f"and dataset {config['dataset']!r} has none"
         )
-    texts = item_texts(config["data_path"], fields=config["hnlm_text_fields"] or None, id_field=dataset.iid_field)
+    texts = item_texts(config["data_path"], fields=config["hnlm_text_fields"], id_field=dataset.iid_field)
     tokens = dataset.field2id_token[dataset.iid_field]
     out = [texts.get(t, "") for t in tokens[1:]]  # id 0 is RecBole's padding
     empty = sum(1 for t in out if not t)
@@ -102,7 +108,7 @@ def build_builtin_features(config, train_dataset):
     key_items = np.arange(1, len(item_vec))
     source = {
         "producer": "retrieval", "model": embedder.name, "embedder": config["hnlm_text_embedder"], "k": k, "skip": skip,
-        "text_fields": config["hnlm_text_fields"] or "all", "train_fingerprint": fingerprint,
+        "text_fields": text_fields_label(config), "train_fingerprint": fingerprint,
     }
     pair_neg = nearest_negatives(item_vec, users, items, k, skip)
     item_neg = nearest_negatives(item_vec, np.zeros_like(key_items), key_items, k, skip)
@@ -133,5 +139,5 @@ def builtin_features_stale(config, train_dataset, directory):
         or src.get("embedder", "minilm") != config["hnlm_text_embedder"]
         or src.get("k") != config["retrieval_k"]
         or src.get("skip") != config["retrieval_skip"]
-        or src.get("text_fields") != (config["hnlm_text_fields"] or "all")
+        or src.get("text_fields") != text_fields_label(config)
     )

@@ -41,7 +41,7 @@ def augmented_triples(config, dataset, user_profile, item_profile):
         return empty, empty.clone()
     if source == "profile":
         return profile_triples(
-            dataset, user_profile, item_profile, int(config["llmrec_aug_candidates"]), int(config["seed"] or 0)
+            dataset, user_profile, item_profile, config["llmrec_aug_candidates"], config["seed"]
         )
     return read_triples(feature_dir(config, source), dataset)
 

@@ -80,23 +80,18 @@ class HardNegativeMixin:
 
     def init_hard_negatives(self, config, dataset):
         """Call at the end of the subclass ``__init__``, after the backbone is built."""
-        self.mix_alpha = float(config["mix_alpha"] or 0.0)
-        self.align_weight = float(config["align_weight"] or 0.0)
-        self.align_tau = float(config["align_tau"] or 0.2)
-        literal = bool(config["hnlm_literal"])
-        self.hard_norm = "none" if literal else (config["hard_norm"] or "match")
-        self.projector_grad = "all" if literal else (config["projector_grad"] or "anchor")
-        self.anchor_weight = 0.0 if literal else float(config["anchor_weight"] or 0.0)
-        self.anchor_distinct = bool(config["anchor_distinct"])
-        self.anchor_cf_grad = bool(config["anchor_cf_grad"])
-        if not config["semantic_negatives"]:
-            self.mix_alpha = 0.0
+        # the settings are checked against properties/hnlm.yaml when the Config is built
+        self.mix_alpha = config["mix_alpha"] if config["semantic_negatives"] else 0.0
         self.mix_alpha_warmup = config["mix_alpha_warmup"]
         self.epoch = 0
-        if self.hard_norm not in ("match", "none"):
-            raise ValueError(f"hard_norm must be 'match' or 'none', got {self.hard_norm!r}")
-        if self.projector_grad not in ("anchor", "all"):
-            raise ValueError(f"projector_grad must be 'anchor' or 'all', got {self.projector_grad!r}")
+        self.align_weight = config["align_weight"]
+        self.align_tau = config["align_tau"]
+        literal = config["hnlm_literal"]
+        self.hard_norm = "none" if literal else config["hard_norm"]
+        self.projector_grad = "all" if literal else config["projector_grad"]
+        self.anchor_weight = 0.0 if literal else config["anchor_weight"]
+        self.anchor_distinct = config["anchor_distinct"]
+        self.anchor_cf_grad = config["anchor_cf_grad"]
         self.neg_sampler = build_sampler(config, dataset).to(self.device)
         self.semantic = self.anchor_text = self.projector = None
         if self.uses_features(config):

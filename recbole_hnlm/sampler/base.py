@@ -106,7 +106,7 @@ def register_sampler(cls):
 
 
 def build_sampler(config, dataset):
-    name = str(config["neg_sampler"] or "rns").lower()
+    name = config["neg_sampler"]
     if name not in SAMPLERS:
         raise ValueError(f"neg_sampler {name!r} is unknown; choose one of {sorted(SAMPLERS)}")
     return SAMPLERS[name](config, dataset)

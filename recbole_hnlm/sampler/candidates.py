@@ -34,10 +34,8 @@ class CandidateSampler(NegativeSampler):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.n_candidates = int(config[self.m_key] or 0)
-        if self.n_candidates < 1:
-            raise ValueError(f"{self.m_key} must be a positive number of candidates, got {config[self.m_key]!r}")
-        neg_args = config["train_neg_sample_args"] or {}
+        self.n_candidates = config[self.m_key]
+        neg_args = config["train_neg_sample_args"]
         if neg_args.get("dynamic", False):
             raise ValueError(
                 f"neg_sampler {self.name!r} chooses hard negatives itself; RecBole's "

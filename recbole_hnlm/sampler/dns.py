@@ -32,7 +32,7 @@ class DNS(CandidateSampler):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.top_n = int(config["dns_n"] or 1)
+        self.top_n = config["dns_n"]
         if not 1 <= self.top_n <= self.n_candidates:
             raise ValueError(f"dns_n must be in 1..dns_m={self.n_candidates}, got {config['dns_n']!r}")
 

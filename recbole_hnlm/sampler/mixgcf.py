@@ -44,9 +44,7 @@ class MixGCF(CandidateSampler):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.query = str(config["mixgcf_query"] or "auto").lower()
-        if self.query not in ("auto", "layer", "pooled"):
-            raise ValueError(f"mixgcf_query must be 'auto', 'layer' or 'pooled', got {config['mixgcf_query']!r}")
+        self.query = config["mixgcf_query"]
 
     def mix_layers(self, ctx, cand):
         """Per-layer negatives: (list of B x d_l mixed embeddings, list of B chosen ids, B x (L+1) alphas)."""

@@ -44,15 +44,17 @@ def load(dataset=None, config_files=None, overrides=(), config_dict=None):
 def main(argv=None, config_dict=None, on_step=None):
     """Run a command; returns ``{"finetune": summary, "export": summary}`` (what ran)."""
     from recbole_hnlm.llm.scft.export import export_features
+    from recbole_hnlm.llm.scft.settings import SCFTSettings
     from recbole_hnlm.llm.scft.train import finetune, make_accelerator
 
     args, overrides = parse_args(argv)
     files = args.config_files.split() if args.config_files else None
     config, ctx = load(args.dataset, files, overrides, config_dict)
-    if config["scft_threads"]:
+    settings = SCFTSettings.from_config(config)  # checked before the teacher, the texts or the LLM are touched
+    if settings.threads:
         import torch
 
-        torch.set_num_threads(int(config["scft_threads"]))
+        torch.set_num_threads(settings.threads)
     out = {}
     acc = None
     if args.command in ("finetune", "all"):
@@ -68,10 +70,11 @@ def main(argv=None, config_dict=None, on_step=None):
 def entry_point():
     from recbole_hnlm.llm.scft.teacher import TeacherError
     from recbole_hnlm.llm.scft.train import ResumeError
+    from recbole_hnlm.settings import SettingError
 
     try:
         main()
-    except (TeacherError, ResumeError, FileNotFoundError) as e:
+    except (TeacherError, ResumeError, SettingError, FileNotFoundError) as e:
         logging.getLogger().error(str(e))
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -38,6 +38,7 @@ from recbole_hnlm.llm.scft.data import (
     representative_rows,
 )
 from recbole_hnlm.llm.scft.model import load_scft, read_meta
+from recbole_hnlm.llm.scft.settings import SCFTSettings
 from recbole_hnlm.llm.scft.teacher import teacher_data
 from recbole_hnlm.llm.scft.texts import profile_texts, texts_sha
 from recbole_hnlm.llm.scft.train import run_dir
@@ -93,13 +94,15 @@ def _write_batches(writer, name, n_todo, batches, encode, keys_of, chunk, show_p
 def export_features(config, ctx, model_dir=None, device=None):
     """Write ``scft_feature`` (and ``<it>-items``) for the training split of ``ctx``; returns a summary."""
     logger = logging.getLogger()
-    if config["scft_threads"]:
-        torch.set_num_threads(int(config["scft_threads"]))
+    s = SCFTSettings.from_config(config)
+    if s.threads:
+        torch.set_num_threads(s.threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model_dir = model_dir or config["scft_model"] or os.path.join(run_dir(config), "final")
+    if model_dir is None:  # scft_model, None meaning this run's own
+        model_dir = s.model if s.model is not None else os.path.join(run_dir(config), "final")
     meta = read_meta(model_dir)
-    g = config["scft_granularity"] or "user"
-    name = config["scft_feature"] or f"scft-{g}"
+    g = s.granularity
+    name = s.feature_name
     if name in BUILTIN_FEATURES:
         raise ValueError(f"scft_feature {name!r} is a built-in feature set that training rebuilds; choose another")
     teacher = teacher_data(config, ctx.dataset, os.path.join(run_dir(config), "teacher.npz"))
@@ -111,23 +114,23 @@ def export_features(config, ctx, model_dir=None, device=None):
         )
     ds = ctx.dataset
     time_order = None
-    if (config["scft_representative"] or "score") == "last":
+    if s.representative == "last":
         n_items = len(teacher.item_tokens) + 1
         row_of = {int(c): r for r, c in enumerate(teacher.pair_users * n_items + teacher.pair_items)}
         time_order = [row_of[int(u) * n_items + int(i)] for u, i in zip(ctx.user_ids, ctx.item_ids)]
-    keys, rows = representative_rows(teacher, g, config["scft_representative"] or "score", time_order)
+    keys, rows = representative_rows(teacher, g, s.representative, time_order)
     model, tok, meta = load_scft(model_dir, device)
     builder = PromptBuilder(tok, meta["instruction"], meta["soft_tokens"], meta["profile_tokens"],
                             meta["label_tokens"], meta["chat_template"])
     texts = profile_texts(config, ctx)
     show = bool(config["show_progress"])
-    bs = int(config["scft_export_batch_size"] or 16)
-    chunk = int(config["scft_export_chunk"] or 256)
+    bs = s.export_batch_size
+    chunk = s.export_chunk
     users = ds.inter_feat[ds.uid_field].numpy()
     items = ds.inter_feat[ds.iid_field].numpy()
     source = {"producer": "scft", "model": os.path.abspath(model_dir), "model_fingerprint": meta["fingerprint"],
               "trained_on": meta.get("trained_on"), "teacher": teacher.info["checkpoint_id"],
-              "representative": None if g == "pair" else (config["scft_representative"] or "score"),
+              "representative": None if g == "pair" else s.representative,
               "train_fingerprint": train_fingerprint(users, items), "texts": texts_sha(texts)}
     summary = {"model_dir": model_dir, "granularity": g, "device": str(device)}
     collate = Collate(builder.pad)
@@ -161,7 +164,7 @@ def export_features(config, ctx, model_dir=None, device=None):
                     f"({stats['keys_per_second']} keys/s, {stats['tokens_per_second']} tokens/s)")
 
     # the anchor set: every item's label-side embedding, same model and pooling
-    if config["scft_export_items"] is not False:
+    if s.export_items:
         items_name = f"{name}-items"
         directory = feature_dir(config, items_name)
         writer = open_writer(directory, "item", model.hidden_size, dict(source, representative=None, side="label"))
@@ -189,5 +192,5 @@ def export_features(config, ctx, model_dir=None, device=None):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
     logger.info(f"SCFT export done: train with --hnlm_feature={name}"
-                + (f" --hnlm_anchor_feature={name}-items" if config["scft_export_items"] is not False else ""))
+                + (f" --hnlm_anchor_feature={name}-items" if s.export_items else ""))
     return summary

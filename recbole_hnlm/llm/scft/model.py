@@ -20,6 +20,7 @@ import time
 import torch
 from torch import nn
 
+from recbole_hnlm.llm.scft.settings import SCFTSettings
 from recbole_hnlm.model.layers import Projector
 
 META_FILE = "scft.json"
@@ -95,17 +96,11 @@ def load_base_model(spec, load_in_4bit=False, device_index=None, dtype=None):
     return model
 
 
-def lora_targets(value):
-    if isinstance(value, str):
-        value = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
-    return list(value)
-
-
-def add_lora(model, r=8, alpha=16, dropout=0.05, targets=("q_proj", "k_proj", "v_proj", "o_proj")):
-    """LoRA adapters on ``targets``; everything else is frozen by peft."""
+def add_lora(model, r, alpha, dropout, targets):
+    """LoRA adapters on ``targets`` (module names); everything else is frozen by peft."""
     from peft import LoraConfig, get_peft_model
 
-    targets = lora_targets(targets)
+    targets = list(targets)
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     missing = [t for t in targets if t not in names]
     if missing:
@@ -188,13 +183,12 @@ class SCFTModel(nn.Module):
 
 def build_scft_model(config, cf_dim, device_index=None):
     """A fresh :class:`SCFTModel` from the config (base model, LoRA and MLP settings)."""
-    torch.manual_seed(int(config["scft_seed"] or 2020))
-    base = load_base_model(config["scft_base_model"] or "smollm2", bool(config["scft_load_in_4bit"]), device_index)
-    lm = add_lora(base, config["scft_lora_r"] or 8, config["scft_lora_alpha"] or 16,
-                  config["scft_lora_dropout"] if config["scft_lora_dropout"] is not None else 0.05,
-                  config["scft_lora_targets"] or ("q_proj", "k_proj", "v_proj", "o_proj"))
-    model = SCFTModel(lm, cf_dim, int(config["scft_soft_tokens"] or 1), config["scft_mlp_hidden"])
-    if config["scft_soft_scale"] is not False:
+    s = SCFTSettings.from_config(config)
+    torch.manual_seed(s.seed)
+    base = load_base_model(s.base_model, s.load_in_4bit, device_index)
+    lm = add_lora(base, s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_targets)
+    model = SCFTModel(lm, cf_dim, s.soft_tokens, s.mlp_hidden)
+    if s.soft_scale:
         model.match_soft_scale()
     return model
 

@@ -35,6 +35,7 @@ from recbole_hnlm.llm.scft.data import (
     split_pairs,
 )
 from recbole_hnlm.llm.scft.model import base_model_id, build_scft_model, load_tokenizer, save_scft
+from recbole_hnlm.llm.scft.settings import SCFTSettings
 from recbole_hnlm.llm.scft.teacher import TeacherData, teacher_data
 from recbole_hnlm.llm.scft.texts import load_texts, run_texts
 from recbole_hnlm.model.layers import info_nce_in_batch
@@ -56,14 +57,15 @@ class ResumeError(RuntimeError):
 
 
 def run_dir(config):
-    """``scft_dir``, or ``<data_path>/scft/<scft_run>``."""
-    return config["scft_dir"] or os.path.join(config["data_path"], "scft", config["scft_run"] or "default")
+    """``scft_dir``, or (None) ``<data_path>/scft/<scft_run>``."""
+    s = SCFTSettings.from_config(config)
+    return s.dir if s.dir is not None else os.path.join(config["data_path"], "scft", s.run)
 
 
 def make_accelerator(config):
     from accelerate import Accelerator
 
-    mp = str(config["scft_mixed_precision"] or "auto")
+    mp = SCFTSettings.from_config(config).mixed_precision
     if mp == "auto":
         mp = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     return Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available())
@@ -180,9 +182,10 @@ def finetune(config, ctx, accelerator=None, on_step=None):
     ``on_step(step, rows)`` is called after each optimizer step with the teacher rows it trained on.
     """
     logger = logging.getLogger()
+    s = SCFTSettings.from_config(config)
     acc = accelerator or make_accelerator(config)
-    if config["scft_threads"]:
-        torch.set_num_threads(int(config["scft_threads"]))
+    if s.threads:
+        torch.set_num_threads(s.threads)
     out = run_dir(config)
     os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
     teacher_path = os.path.join(out, "teacher.npz")
@@ -193,7 +196,7 @@ def finetune(config, ctx, accelerator=None, on_step=None):
     acc.wait_for_everyone()
     teacher = TeacherData.load(teacher_path)
     texts = load_texts(texts_path)
-    seed = int(config["scft_seed"] if config["scft_seed"] is not None else 2020)
+    seed = s.seed
     fp, settings = fingerprint(config, teacher.info, acc.num_processes)
     final_meta = os.path.join(out, "final", "scft.json")
     summary_path = os.path.join(out, "summary.json")
@@ -204,42 +207,37 @@ def finetune(config, ctx, accelerator=None, on_step=None):
                 with open(summary_path, encoding="utf-8") as g:
                     return dict(json.load(g), new_steps=0)
 
-    tok = load_tokenizer(config["scft_base_model"] or "smollm2")
-    builder = PromptBuilder(tok, config["scft_instruction"], config["scft_soft_tokens"] or 1,
-                            config["scft_profile_tokens"] or 48, config["scft_label_tokens"] or 48,
-                            bool(config["scft_chat_template"]))
-    train_rows, eval_rows = split_pairs(teacher, config["scft_max_pairs"], config["scft_eval_pairs"], seed)
-    normalize = config["scft_cf_normalize"] is not False
+    tok = load_tokenizer(s.base_model)
+    builder = PromptBuilder(tok, s.instruction, s.soft_tokens, s.profile_tokens, s.label_tokens, s.chat_template)
+    train_rows, eval_rows = split_pairs(teacher, s.max_pairs, s.eval_pairs, seed)
+    normalize = s.cf_normalize
     train_set = QuerySet(builder, teacher, texts, train_rows, cf_normalize=normalize)
     eval_set = QuerySet(builder, teacher, texts, eval_rows, cf_normalize=normalize) if len(eval_rows) else None
     collate = Collate(builder.pad)
-    bs, accum = int(config["scft_batch_size"] or 8), int(config["scft_grad_accum"] or 1)
-    if bs < 2:
-        raise ValueError("scft_batch_size must be at least 2: Eq. 12's negatives are the other labels of the batch")
-    eval_bs = int(config["scft_eval_batch_size"] or bs)
+    bs, accum = s.batch_size, s.grad_accum  # bs >= 2 (scft.yaml): Eq. 12's negatives are the batch's other labels
+    eval_bs = s.eval_batch
     eval_batches = []
     if eval_set is not None:
         eval_batches = distinct_label_batches(eval_set.label_items(), eval_bs, seed + 10_000,
                                               drop_last=len(eval_set) >= eval_bs)
-    schedule = Schedule(train_set.label_items(), bs, accum, acc.num_processes, config["scft_epochs"] or 1, seed,
-                        config["scft_max_steps"])
+    schedule = Schedule(train_set.label_items(), bs, accum, acc.num_processes, s.epochs, seed, s.max_steps)
     if schedule.total == 0:
         raise ValueError(f"{len(train_set)} training pairs make no full step of {bs} x {accum} x "
                          f"{acc.num_processes} pairs; lower scft_batch_size or scft_grad_accum")
 
     model = build_scft_model(config, teacher.cf_dim, acc.local_process_index)
     params = [p for p in model.parameters() if p.requires_grad]
-    lr = float(config["scft_lr"] or 2e-4)
+    lr = s.lr
     mlp_params = list(model.cf_mlp.parameters())
     mlp_ids = {id(p) for p in mlp_params}
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in params if id(p) not in mlp_ids]},
-         {"params": mlp_params, "lr": float(config["scft_mlp_lr"] or lr)}],
-        lr=lr, weight_decay=float(config["scft_weight_decay"] or 0.0))
+         {"params": mlp_params, "lr": s.mlp_learning_rate}],
+        lr=lr, weight_decay=s.weight_decay)
     from transformers import get_scheduler
 
-    kind = config["scft_scheduler"] or "cosine"
-    warmup = int(math.ceil(float(config["scft_warmup_ratio"] or 0.0) * schedule.total))
+    kind = s.scheduler
+    warmup = int(math.ceil(s.warmup_ratio * schedule.total))
     scheduler = get_scheduler("constant_with_warmup" if kind == "constant" else kind, optimizer,
                               num_warmup_steps=warmup, num_training_steps=schedule.total)
     model, optimizer = acc.prepare(model, optimizer)  # the scheduler is stepped once per step by hand
@@ -283,25 +281,24 @@ def finetune(config, ctx, accelerator=None, on_step=None):
                  "history": history, "seconds": elapsed()}
         torch.save(state, path + ".tmp")
         os.replace(path + ".tmp", path)
-        for _, old in checkpoints(out)[: -max(1, int(config["scft_keep_checkpoints"] or 2))]:
+        for _, old in checkpoints(out)[: -s.keep_checkpoints]:
             os.remove(old)
         _atomic_json(os.path.join(out, "history.json"), history)
 
     def run_eval():
         if acc.is_main_process and eval_batches:
-            row = {"step": step, **evaluate(core, eval_set, eval_batches, collate, device,
-                                            float(config["scft_tau"] or 0.05), acc.autocast)}
+            row = {"step": step, **evaluate(core, eval_set, eval_batches, collate, device, s.tau, acc.autocast)}
             history.append(row)
             logger.info(f"SCFT eval at step {step}: loss {row['eval_loss']:.4f}, retrieval accuracy "
                         f"{row['eval_acc']:.3f} (chance {row['eval_chance']:.3f}, the teacher's own embeddings "
                         f"{row['eval_teacher_acc']:.3f}, {row['eval_pairs']} pairs)")
         acc.wait_for_everyone()
 
-    tau = float(config["scft_tau"] or 0.05)
-    log_steps = int(config["scft_log_steps"] or 1)
-    eval_steps, save_steps = int(config["scft_eval_steps"] or 0), int(config["scft_save_steps"] or 0)
-    max_norm = float(config["scft_max_grad_norm"] or 0.0)
-    stop_after = int(config["scft_stop_after_steps"]) if config["scft_stop_after_steps"] else None
+    tau = s.tau
+    log_steps = s.log_steps
+    eval_steps, save_steps = s.eval_steps, s.save_steps
+    max_norm = s.max_grad_norm
+    stop_after = s.stop_after_steps
     if step == 0 and not any("eval_acc" in h for h in history):
         run_eval()
     new_steps, stopped = 0, False
@@ -365,10 +362,9 @@ def finetune(config, ctx, accelerator=None, on_step=None):
                "teacher": teacher.info, "texts": texts.counts, "finished": step >= schedule.total}
     if step >= schedule.total:
         if acc.is_main_process:
-            meta = {"base_model": base_model_id(config["scft_base_model"]), "prompt_version": PROMPT_VERSION,
-                    "instruction": config["scft_instruction"], "chat_template": bool(config["scft_chat_template"]),
-                    "profile_tokens": int(config["scft_profile_tokens"] or 48),
-                    "label_tokens": int(config["scft_label_tokens"] or 48), "cf_normalize": normalize,
+            meta = {"base_model": base_model_id(s.base_model), "prompt_version": PROMPT_VERSION,
+                    "instruction": s.instruction, "chat_template": s.chat_template,
+                    "profile_tokens": s.profile_tokens, "label_tokens": s.label_tokens, "cf_normalize": normalize,
                     "tau": tau, "steps": step, "trained_on": config["dataset"], "teacher": teacher.info,
                     "fingerprint": fp}
             save_scft(core, os.path.join(out, "final"), meta)

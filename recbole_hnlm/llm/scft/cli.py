@@ -66,12 +66,13 @@ def main(argv=None, config_dict=None, on_step=None):
 
 
 def entry_point():
+    from recbole_hnlm.checkpoint import CheckpointError
     from recbole_hnlm.llm.scft.teacher import TeacherError
     from recbole_hnlm.llm.scft.train import ResumeError
 
     try:
         main()
-    except (TeacherError, ResumeError, FileNotFoundError) as e:
+    except (CheckpointError, TeacherError, ResumeError, FileNotFoundError) as e:
         logging.getLogger().error(str(e))
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

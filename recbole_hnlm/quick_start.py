@@ -43,8 +43,11 @@ def ensure_model_features(config, train_dataset):
         ensure_features(config, train_dataset, feature_names(config))
 
 
-def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
+                     resume_file=None):
     """Train ``model`` on ``dataset`` with RecBole's trainer, early stopping and evaluators.
+
+    ``resume_file``: a checkpoint of the same model and split to continue from (the epoch after it).
 
     Returns a dict with ``best_valid_score``, ``best_valid_result``, ``test_result`` and the
     per-epoch seconds (``epoch_seconds``), as RecBole's ``run_recbole`` does plus timing.
@@ -56,6 +59,8 @@ def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dic
     model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if resume_file:
+        trainer.resume_checkpoint(resume_file)
     timer = _EpochTimer(trainer)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
@@ -103,6 +108,7 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", "-d", type=str, default=None, help="dataset name (default: the demo set)")
     parser.add_argument("--config_files", type=str, default=None, help="space-separated config files")
     parser.add_argument("--saved", type=str, default="True", help="save the best checkpoint (True/False)")
+    parser.add_argument("--resume", type=str, default=None, help="checkpoint (.pth) to continue training from")
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -112,7 +118,7 @@ def main(argv=None):
     config_files = args.config_files.strip().split(" ") if args.config_files else None
     result = run_recbole_hnlm(
         model=args.model, dataset=args.dataset, config_file_list=config_files,
-        saved=args.saved.lower() not in ("false", "0", "no"),
+        saved=args.saved.lower() not in ("false", "0", "no"), resume_file=args.resume,
     )
     logging.getLogger().info("done: %s", {k: result[k] for k in ("model", "dataset", "test_result")})
     return result

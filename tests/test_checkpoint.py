@@ -1,11 +1,13 @@
 """The one checkpoint loader (recbole_hnlm.checkpoint): crafted, corrupt and foreign files on every entry
-point, real checkpoints that evaluate as in their run, and the split check."""
+point, real checkpoints that evaluate as in their run, the split check, and resuming from the CLI."""
 import os
 import pickle
 import random
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -176,3 +178,47 @@ def test_split_check_names_the_differing_key(demo, run_parts):
     _, _, _, trainer = run_parts  # a LightGCN trainer cannot resume a LightGCN_HNLM run
     with pytest.raises(CheckpointError, match="model: checkpoint 'LightGCN_HNLM' vs run 'LightGCN'"):
         trainer.resume_checkpoint(path)
+
+
+EPOCHS = 5
+
+
+def cli(*args):
+    return [sys.executable, str(ROOT / "run_recbole_hnlm.py"), "--model=LightGCN", "--show_progress=False",
+            f"--epochs={EPOCHS}", "--train_batch_size=4096", *args]
+
+
+def test_resume_from_the_command_line_after_kill_9(tmp_path):
+    """Killed (SIGKILL) after a checkpoint exists, ``--resume`` continues after the saved epoch and finishes."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cli(), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    saved = None
+    try:
+        deadline = time.monotonic() + 300
+        while saved is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            for path in (tmp_path / "saved").glob("LightGCN-*.pth"):
+                proc.send_signal(signal.SIGSTOP)  # the file cannot change while we read it
+                try:
+                    if load_checkpoint(path)["epoch"] >= 1:
+                        saved = path
+                except CheckpointError:  # caught while being written
+                    pass
+                if saved is None:
+                    proc.send_signal(signal.SIGCONT)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert saved is not None, "no checkpoint of epoch >= 1 appeared"
+    epoch = load_checkpoint(saved)["epoch"]
+    assert epoch < EPOCHS - 1, "the first run finished before it was killed"
+
+    out = subprocess.run(cli(f"--resume={saved}"), cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    assert f"Checkpoint {saved} loaded. Resume training from epoch {epoch + 1}" in log
+    trained = [int(e) for e in re.findall(r"epoch (\d+) training", log)]
+    assert trained and min(trained) == epoch + 1 and max(trained) == EPOCHS - 1
+    assert "test result" in log and "ndcg@20" in log

@@ -11,8 +11,8 @@ teacher, ``--model=LightGCN_MixGCF``), any ``*_HNLM`` / sampler model, or RecBol
   uniform candidates.
 
 The teacher is read by :func:`recbole_hnlm.checkpoint.rebuild`, which refuses one trained on another
-dataset or split (the config keys that make the split are compared); its outputs are cached in the run folder (``teacher.npz``) so that a
-resumed run trains on exactly the same labels.
+dataset or split (the config keys that make the split are compared); its outputs are cached in the run
+folder (``teacher.npz``) so that a resumed run trains on exactly the same labels.
 """
 import hashlib
 import inspect

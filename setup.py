@@ -2,7 +2,7 @@ from setuptools import find_packages, setup
 
 # RecBole 1.2.1 (the newest release) breaks on numpy >= 2 (np.float_), scipy >= 1.12
 # (dok_matrix._update) and, through ray 2.6's pkg_resources, setuptools >= 81: those are pinned.
-# torch >= 2.6's torch.load default is shimmed in recbole_hnlm.trainer instead.
+# torch >= 2.6's torch.load default is handled by recbole_hnlm.checkpoint instead.
 install_requires = [
     "recbole==1.2.1",
     "torch>=2.1",

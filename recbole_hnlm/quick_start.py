@@ -62,11 +62,13 @@ class RunHooks:
         return {}
 
 
-def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, hooks=None):
+def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, hooks=None,
+                     resume_file=None):
     """Train ``model`` on ``dataset`` with RecBole's trainer, early stopping and evaluators.
 
     Returns a dict with ``best_valid_score``, ``best_valid_result`` and ``test_result``, as RecBole's
     ``run_recbole`` does, plus the per-epoch record (``epoch_seconds``, ``train_loss``, ``valid_curve``).
+    ``resume_file``: a checkpoint of the same model and split to continue from (the epoch after it).
     The command line and the benchmark both run this function (the benchmark through ``hooks``).
     """
     hooks = hooks or RunHooks()
@@ -79,6 +81,8 @@ def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dic
     model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if resume_file:
+        trainer.resume_checkpoint(resume_file)
     hooks.before_fit(config, model, trainer, train_data, valid_data, test_data)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
@@ -112,6 +116,7 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", "-d", type=str, default=None, help="dataset name (default: the demo set)")
     parser.add_argument("--config_files", type=str, default=None, help="space-separated config files")
     parser.add_argument("--saved", type=str, default="True", help="save the best checkpoint (True/False)")
+    parser.add_argument("--resume", type=str, default=None, help="checkpoint (.pth) to continue training from")
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -123,7 +128,7 @@ def main(argv=None):
     try:
         result = run_recbole_hnlm(
             model=args.model, dataset=args.dataset, config_file_list=config_files,
-            saved=args.saved.lower() not in ("false", "0", "no"),
+            saved=args.saved.lower() not in ("false", "0", "no"), resume_file=args.resume,
         )
     except SettingError as e:
         print(f"error: {e}", file=sys.stderr)

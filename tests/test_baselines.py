@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, base_config
+from recbole_hnlm.checkpoint import rebuild
 from recbole_hnlm.model.general_recommender import SAMPLER_BASELINES
 from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
 from recbole_hnlm.sampler import DNS, AHNS, MixGCF, TrainPositives, export_hard_negatives, write_hard_negatives
-from recbole_hnlm.sampler.export import load_checkpoint
 from recbole_hnlm.sampler.export import main as export_main
 from recbole_hnlm.utils import get_model, plugin_model_names
 
@@ -89,8 +89,9 @@ def test_cli_runs_a_named_model(data_root):
 def test_export_hard_negatives_from_a_checkpoint(data_root, tmp_path):
     cfg = base_config(data_root, mixgcf_m=16)
     result = run_recbole_hnlm(model="LightGCN_MixGCF", config_dict=cfg, saved=True)
-    model, train_data = load_checkpoint(result["saved_model_file"])
-    assert type(model.neg_sampler) is MixGCF and model.training
+    _, model, train_data = rebuild(result["saved_model_file"])
+    assert type(model.neg_sampler) is MixGCF and not model.training  # rebuilt for inference
+    model.train()
     users, items, negs = export_hard_negatives(model, train_data, batch_size=1000)
     ds = train_data.dataset
     assert len(users) == len(items) == len(negs) == len(ds.inter_feat)
@@ -142,7 +143,7 @@ def test_mixgcf_on_ml100k_exports_one_valid_negative_per_training_pair(ml100k_ro
     cfg = base_config(ml100k_root, epochs=1, train_batch_size=2048)
     result = run_recbole_hnlm(model="LightGCN_MixGCF", dataset="ml-100k", config_dict=cfg, saved=True)
     assert result["test_result"]["ndcg@20"] > 0.05
-    model, train_data = load_checkpoint(result["saved_model_file"])
+    _, model, train_data = rebuild(result["saved_model_file"])
     users, items, negs = export_hard_negatives(model, train_data)
     ds = train_data.dataset
     assert len(negs) == len(ds.inter_feat) and 75_000 < len(negs) < 85_000  # ~80 % of ml-100k's 100,000

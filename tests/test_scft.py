@@ -233,7 +233,7 @@ def test_export_shapes_ids_and_lightgcn_hnlm_trains_on_them(demo, real_run):
 
 
 def test_teacher_of_another_size_or_split_is_refused(demo, real_run):
-    from recbole_hnlm.llm.scft.teacher import SPLIT_KEYS
+    from recbole_hnlm.checkpoint import SPLIT_KEYS, CheckpointError
 
     cfg, config, ctx = demo
     _, out, ckpt = real_run
@@ -242,9 +242,9 @@ def test_teacher_of_another_size_or_split_is_refused(demo, real_run):
     install_teacher(config, "other-size", small)  # an 8-d teacher
     with pytest.raises(ValueError, match="takes 16-d CF embeddings"):
         run(cfg, "export", "other-size", f"--scft_model={out['finetune']['model_dir']}")
-    moved = {k: config[k] for k in SPLIT_KEYS + ("scft_label_source", "scft_dns_m", "scft_seed")}
+    moved = {k: config[k] for k in SPLIT_KEYS + ("scft_label_source", "scft_dns_m", "scft_seed", "trust_checkpoint")}
     moved["seed"] = 99
-    with pytest.raises(TeacherError, match="seed"):
+    with pytest.raises(CheckpointError, match="seed: checkpoint 2020 vs run 99"):
         build_teacher_data(moved, ctx.dataset, path=ckpt)
 
 

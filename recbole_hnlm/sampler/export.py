@@ -20,10 +20,12 @@ From the command line, on a checkpoint saved by ``run_recbole_hnlm.py`` (``--sav
 import argparse
 import dataclasses
 import os
+import sys
 
 import numpy as np
 import torch
 
+from recbole_hnlm.checkpoint import CheckpointError, rebuild
 from recbole_hnlm.sampler.base import TrainPositives
 
 TSV_HEADER = ("user_id:token", "item_id:token", "neg_item_id:token")
@@ -79,38 +81,20 @@ def write_hard_negatives(path, user_tokens, item_tokens, neg_item_tokens):
     return len(user_tokens)
 
 
-def load_checkpoint(path):
-    """(model, train_data) rebuilt from a checkpoint that the plugin's trainer saved."""
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import init_seed
-
-    from recbole_hnlm.compat import trusted_torch_load
-    from recbole_hnlm.quick_start import ensure_model_features
-    from recbole_hnlm.utils import get_model
-
-    with trusted_torch_load():
-        checkpoint = torch.load(path, map_location="cpu")
-    config = checkpoint["config"]
-    config["device"] = torch.device("cpu") if not torch.cuda.is_available() else config["device"]
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, _, _ = data_preparation(config, dataset)
-    ensure_model_features(config, train_data.dataset)
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.load_other_parameter(checkpoint.get("other_parameter"))
-    return model, train_data
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Export a trained model's hard negatives as a TSV.")
     parser.add_argument("checkpoint", help="a .pth file saved by run_recbole_hnlm.py")
     parser.add_argument("out", help="output TSV path")
     parser.add_argument("--seed", type=int, default=2020, help="seed of the candidate draws")
     parser.add_argument("--batch_size", type=int, default=4096)
+    parser.add_argument("--trust_checkpoint", type=str, default="False",
+                        help="True loads a checkpoint that holds more than RecBole's (Config, tensors) and runs "
+                             "any code in it: only for files you made yourself")
     args = parser.parse_args(argv)
-    model, train_data = load_checkpoint(args.checkpoint)
+    try:
+        _, model, train_data = rebuild(args.checkpoint, trust=args.trust_checkpoint.lower() in ("true", "1", "yes"))
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
     torch.manual_seed(args.seed)
     n = write_hard_negatives(args.out, *export_hard_negatives(model, train_data, args.batch_size))
     print(f"wrote {n} hard negatives ({model.neg_sampler.name}) to {args.out}")

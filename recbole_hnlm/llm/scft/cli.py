@@ -68,13 +68,14 @@ def main(argv=None, config_dict=None, on_step=None):
 
 
 def entry_point():
+    from recbole_hnlm.checkpoint import CheckpointError
     from recbole_hnlm.llm.scft.teacher import TeacherError
     from recbole_hnlm.llm.scft.train import ResumeError
     from recbole_hnlm.settings import SettingError
 
     try:
         main()
-    except (TeacherError, ResumeError, SettingError, FileNotFoundError) as e:
+    except (CheckpointError, TeacherError, ResumeError, SettingError, FileNotFoundError) as e:
         logging.getLogger().error(str(e))
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

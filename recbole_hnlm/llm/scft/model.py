@@ -20,6 +20,7 @@ import time
 import torch
 from torch import nn
 
+from recbole_hnlm.checkpoint import load_file
 from recbole_hnlm.llm.scft.settings import SCFTSettings
 from recbole_hnlm.model.layers import Projector
 
@@ -229,5 +230,5 @@ def load_scft(directory, device="cpu", merge=True):
     if merge:
         lm = lm.merge_and_unload()  # same function, faster forward passes
     model = SCFTModel(lm, meta["cf_dim"], meta["soft_tokens"], meta["mlp_hidden"])
-    model.cf_mlp.load_state_dict(torch.load(os.path.join(directory, MLP_FILE), map_location="cpu"))
+    model.cf_mlp.load_state_dict(load_file(os.path.join(directory, MLP_FILE)))
     return model.to(device).eval(), tok, meta

@@ -7,11 +7,12 @@ teacher, ``--model=LightGCN_MixGCF``), any ``*_HNLM`` / sampler model, or RecBol
   user / item embedding tables (MF);
 * labels (:func:`hard_negatives`): the teacher's own sampler through
   :func:`recbole_hnlm.sampler.export_hard_negatives` when it has one (MixGCF, DNS, AHNS), else the
-  stand-in :func:`dns_negatives`: the highest-scoring non-positive among M uniform candidates.
+  stand-in :func:`dns_negatives`: the sampler stage's DNS, the highest-scoring non-positive among M
+  uniform candidates.
 
-The teacher must have been trained on the same dataset and split as the run (the config keys that
-make the split are compared); its outputs are cached in the run folder (``teacher.npz``) so that a
-resumed run trains on exactly the same labels.
+The teacher is read by :func:`recbole_hnlm.checkpoint.rebuild`, which refuses one trained on another
+dataset or split (the config keys that make the split are compared); its outputs are cached in the run
+folder (``teacher.npz``) so that a resumed run trains on exactly the same labels.
 """
 import hashlib
 import inspect
@@ -22,58 +23,20 @@ import os
 import numpy as np
 import torch
 
-# config keys that decide which interactions are training pairs
-SPLIT_KEYS = ("dataset", "seed", "eval_args", "rm_dup_inter", "val_interval", "filter_inter_by_user_or_item",
-              "user_inter_num_interval", "item_inter_num_interval", "load_col", "unused_col", "USER_ID_FIELD",
-              "ITEM_ID_FIELD")
+from recbole_hnlm.checkpoint import rebuild
 
 
 class TeacherError(ValueError):
-    """A teacher checkpoint that cannot serve this run; the message names the file."""
-
-
-def _plain(value):
-    return json.loads(json.dumps(value, default=str, sort_keys=True))
+    """A teacher that cannot serve this run; the message names the file."""
 
 
 def load_teacher(path, config, train_dataset, device="cpu"):
     """The CF model saved in ``path``, rebuilt on ``train_dataset`` (which must be its training split)."""
-    from recbole_hnlm.utils import get_model
-
     if not path:
         raise TeacherError("SCFT needs a CF teacher: --scft_teacher=<checkpoint .pth> of a model trained on this "
                            "dataset (e.g. python run_recbole_hnlm.py --model=LightGCN_MixGCF --dataset=<ds>)")
-    if not os.path.isfile(path):
-        raise TeacherError(f"{path}: no such teacher checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 -- reported with the file name
-        raise TeacherError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
-    for field in ("config", "state_dict"):
-        if field not in ckpt:
-            raise TeacherError(f"{path}: field '{field}' is missing (not a RecBole checkpoint)")
-    tconf = ckpt["config"]
-    diff = [k for k in SPLIT_KEYS if _plain(_get(tconf, k)) != _plain(_get(config, k))]
-    if diff:
-        detail = ", ".join(f"{k}: teacher {_get(tconf, k)!r} vs run {_get(config, k)!r}" for k in diff)
-        raise TeacherError(f"{path}: the teacher was trained on another dataset or split ({detail})")
-    tconf["device"] = torch.device(device)
-    model = get_model(tconf["model"])(tconf, train_dataset).to(device)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise TeacherError(f"{path}: the weights do not fit {tconf['model']} on this dataset ({e})") from e
-    if hasattr(model, "load_other_parameter"):
-        model.load_other_parameter(ckpt.get("other_parameter"))
-    model.eval()
+    _, model, _ = rebuild(path, config, train_dataset, device, trust=bool(config["trust_checkpoint"]))
     return model
-
-
-def _get(config, key):
-    try:
-        return config[key]
-    except (KeyError, TypeError):
-        return None
 
 
 @torch.no_grad()
@@ -93,22 +56,18 @@ def cf_embeddings(model):
 
 
 @torch.no_grad()
-def dns_negatives(user_all, item_all, train_dataset, users, m=64, seed=2020, batch_size=4096):
-    """The stand-in label: for each pair, the highest-scoring non-positive among ``m`` uniform candidates."""
-    from recbole_hnlm.sampler.base import TrainPositives
+def dns_negatives(user_all, item_all, train_dataset, users, m, seed, batch_size=4096):
+    """The stand-in label: the sampler stage's DNS (the top-scoring non-positive of ``m`` uniform candidates)."""
+    from recbole_hnlm.sampler import DNS, SamplerContext
 
-    positives = TrainPositives(train_dataset)
-    gen = torch.Generator().manual_seed(int(seed))
-    out = []
-    for s in range(0, len(users), batch_size):
-        u = users[s:s + batch_size]
-        cand = positives.sample(u, int(m), generator=gen)
-        scores = (user_all[u].unsqueeze(1) * item_all[cand]).sum(-1)
-        out.append(cand.gather(1, scores.argmax(1, keepdim=True)).squeeze(1))
+    dns = DNS({"dns_m": int(m), "dns_n": 1, "train_neg_sample_args": None}, train_dataset)
+    torch.manual_seed(int(seed))
+    out = [dns(SamplerContext(user=u, pos_item=None, neg_item=None, user_all=user_all, item_all=item_all))[1]
+           for u in users.split(batch_size)]
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
-def hard_negatives(model, train_dataset, user_all, item_all, source="auto", m=64, seed=2020):
+def hard_negatives(model, train_dataset, user_all, item_all, source, m, seed):
     """``(users, items, negatives, sampler name)`` as internal ids, one row per training interaction.
 
     ``source`` ``auto`` uses the teacher's own sampler (the sampler stage's export) when the model has
@@ -182,9 +141,9 @@ def build_teacher_data(config, train_dataset, path=None, source=None, m=None, se
     """Run the teacher once: embeddings of every user and item, and the label of every training pair."""
     logger = logging.getLogger()
     path = path or config["scft_teacher"]
-    source = source or config["scft_label_source"] or "auto"
-    m = int(m or config["scft_dns_m"] or 64)
-    seed = int(seed if seed is not None else (config["scft_seed"] or 2020))
+    source = source or config["scft_label_source"]
+    m = int(m or config["scft_dns_m"])
+    seed = int(seed if seed is not None else config["scft_seed"])
     model = load_teacher(path, config, train_dataset, device=device)
     user_all, item_all = cf_embeddings(model)
     users, items, negs, sampler = hard_negatives(model, train_dataset, user_all, item_all, source, m, seed)
@@ -204,7 +163,7 @@ def teacher_data(config, train_dataset, cache_path, device="cpu"):
     if os.path.isfile(cache_path):
         cached = TeacherData.load(cache_path)
         same = (path is None or (os.path.isfile(path) and cached.info.get("checkpoint_id") == checkpoint_id(path)))
-        wanted = config["scft_label_source"] or "auto"
+        wanted = config["scft_label_source"]
         if same and (wanted == "auto" or cached.info.get("labels", "").startswith(wanted)):
             return cached
         logging.getLogger().info(f"{cache_path}: built from another teacher or label source; rebuilding it")

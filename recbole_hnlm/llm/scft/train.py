@@ -26,6 +26,7 @@ import time
 import torch
 from tqdm import tqdm
 
+from recbole_hnlm.checkpoint import load_file
 from recbole_hnlm.llm.scft.data import (
     PROMPT_VERSION,
     Collate,
@@ -248,7 +249,7 @@ def finetune(config, ctx, accelerator=None, on_step=None):
     found = checkpoints(out)
     if found:
         last_step, path = found[-1]
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_file(path, trust=bool(config["trust_checkpoint"]))
         if state.get("fingerprint") != fp:
             old = state.get("settings", {})
             diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))

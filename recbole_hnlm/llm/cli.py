@@ -165,15 +165,23 @@ def main(argv=None, backend=None, config_dict=None):
     return summary
 
 
-def entry_point():
-    from recbole_hnlm.llm.backends import BackendError
-
+def run_command(main, errors, interrupted):
+    """Run a command's ``main``: an expected error (one of ``errors``) exits 2 with its message, Ctrl-C exits
+    130 with ``interrupted`` (what a rerun resumes)."""
     try:
         main()
-    except BackendError as e:
+    except errors as e:
         logging.getLogger().error(str(e))
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted: answers received so far are stored; run the same command again to resume", file=sys.stderr)
+        print(f"interrupted: {interrupted}", file=sys.stderr)
         sys.exit(130)
+
+
+def entry_point():
+    from recbole_hnlm.llm.backends import BackendError
+    from recbole_hnlm.settings import SettingError
+
+    run_command(main, (BackendError, SettingError),
+                "answers received so far are stored; run the same command again to resume")

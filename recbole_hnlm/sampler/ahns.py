@@ -22,7 +22,7 @@ back to the first candidate (RecBole's uniform negative) rather than an arbitrar
 import torch
 
 from recbole_hnlm.sampler.base import register_sampler
-from recbole_hnlm.sampler.candidates import CandidateSampler, candidate_scores, take
+from recbole_hnlm.sampler.candidates import CandidateSampler, take
 
 
 @register_sampler
@@ -46,8 +46,7 @@ class AHNS(CandidateSampler):
         With the batch's ``ctx``, the false-negative guards apply (a ruled-out candidate scores -inf: gap inf).
         """
         with torch.no_grad():
-            scores = candidate_scores(user_e, item_all, cand) if ctx is None else self.guarded_scores(
-                ctx, user_e, item_all, cand)
+            scores = self.scores(user_e, item_all, cand, ctx)
             target = self.target((user_e * pos_e).sum(dim=1, keepdim=True))
             gap = torch.nan_to_num((scores - target).abs(), nan=float("inf"))
             index = gap.argmin(dim=1)

@@ -64,6 +64,12 @@ class CandidateSampler(NegativeSampler):
             parts.append(self.semantic.pool(ctx.user, ctx.pos_item, n_pool))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
+    def scores(self, query, item_emb, cand, ctx=None):
+        """``candidate_scores``; with the batch's ``ctx``, the guarded ones (:meth:`guarded_scores`)."""
+        if ctx is None:
+            return candidate_scores(query, item_emb, cand)
+        return self.guarded_scores(ctx, query, item_emb, cand)
+
     def guarded_scores(self, ctx, query, item_emb, cand):
         """``candidate_scores`` with the candidates the false-negative guards rule out set to -inf.
 

@@ -22,7 +22,7 @@ dataloader, the scores here come from the embeddings the loss has already propag
 import torch
 
 from recbole_hnlm.sampler.base import register_sampler
-from recbole_hnlm.sampler.candidates import CandidateSampler, candidate_scores, take
+from recbole_hnlm.sampler.candidates import CandidateSampler, take
 
 
 @register_sampler
@@ -42,8 +42,7 @@ class DNS(CandidateSampler):
         With the batch's ``ctx``, the false-negative guards apply (:meth:`CandidateSampler.guarded_scores`).
         """
         with torch.no_grad():
-            scores = candidate_scores(user_e, item_all, cand) if ctx is None else self.guarded_scores(
-                ctx, user_e, item_all, cand)
+            scores = self.scores(user_e, item_all, cand, ctx)
             if self.top_n == 1:
                 return scores.argmax(dim=1)
             top = scores.topk(self.top_n, dim=1).indices

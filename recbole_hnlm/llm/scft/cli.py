@@ -69,16 +69,10 @@ def main(argv=None, config_dict=None, on_step=None):
 
 def entry_point():
     from recbole_hnlm.checkpoint import CheckpointError
+    from recbole_hnlm.llm.cli import run_command
     from recbole_hnlm.llm.scft.teacher import TeacherError
     from recbole_hnlm.llm.scft.train import ResumeError
     from recbole_hnlm.settings import SettingError
 
-    try:
-        main()
-    except (CheckpointError, TeacherError, ResumeError, SettingError, FileNotFoundError) as e:
-        logging.getLogger().error(str(e))
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
-        sys.exit(130)
+    run_command(main, (CheckpointError, TeacherError, ResumeError, SettingError, FileNotFoundError),
+                "rerun the same command to resume from the last checkpoint")

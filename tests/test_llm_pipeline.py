@@ -18,6 +18,7 @@ from fake_openai import FakeOpenAI, Reply, first_user_text, stage_of, user_text,
 from recbole_hnlm.data.atomic import AtomicFileError
 from recbole_hnlm.features import FeatureSet
 from recbole_hnlm.llm.cli import load, main
+from recbole_hnlm.settings import SettingError
 
 REPAIR_MARK = "Your answer could not be used"
 
@@ -294,9 +295,8 @@ def test_popular_subset_takes_the_most_interacted_items_and_users(tmp_path):
     _, rnd = load("hnlm-demo", config_dict={**cfg, "llm_subset": "random"})
     assert rnd.profile_items() != items and rnd.profile_items() == load("hnlm-demo", config_dict={
         **cfg, "llm_subset": "random"})[1].profile_items()
-    _, bad = load("hnlm-demo", config_dict={**cfg, "llm_subset": "newest"})
-    with pytest.raises(ValueError, match="llm_subset must be random or popular, got 'newest'"):
-        bad.profile_items()
+    with pytest.raises(SettingError, match="llm_subset='newest': choose one of random|popular"):
+        load("hnlm-demo", config_dict={**cfg, "llm_subset": "newest"})  # refused before any work
 
 
 def test_killed_run_resumes_without_repeating_finished_work(tmp_path):

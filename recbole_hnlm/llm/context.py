@@ -216,9 +216,7 @@ class DatasetContext:
         the ``limit`` with the most training interactions (covering the most training pairs per call)."""
         if not limit or int(limit) >= len(tokens):
             return list(tokens)
-        mode = self.config["llm_subset"]
-        if mode not in ("random", "popular"):
-            raise ValueError(f"llm_subset must be random or popular, got {mode!r}")
+        mode = self.config["llm_subset"]  # random or popular: checked where the yaml declares it
         if mode == "popular" and counts is not None:
             order = sorted(range(len(tokens)), key=lambda j: -counts.get(tokens[j], 0))  # stable: ties by id
             pick = np.sort(order[: int(limit)])

@@ -151,3 +151,21 @@ def test_retrieval_features_with_repeat_interactions(tmp_path):
     assert fs.meta["count"] == distinct
     neg = FeatureTable(fs, ds, n_hard=1)
     assert neg.lookup(torch.as_tensor(users), torch.as_tensor(items)).shape == (len(users), fs.meta["dim"])
+
+
+def test_a_users_set_named_like_a_builtin_is_never_deleted(tmp_path):
+    from recbole_hnlm.features.builtin import remove_own_build
+
+    mine = tmp_path / "retrieval"
+    write_features(str(mine), "item", ["1", "2"], np.ones((2, 4), dtype=np.float32), source={"producer": "llm"})
+    with pytest.raises(FeatureFileError, match="producer 'llm'.*never deleted"):
+        remove_own_build(str(mine))
+    assert (mine / "meta.json").is_file()
+    built = tmp_path / "item-text"
+    write_features(str(built), "item", ["1"], np.ones((1, 4), dtype=np.float32), source={"producer": "retrieval"})
+    (built / "notes.txt").write_text("mine")
+    with pytest.raises(FeatureFileError, match="did not write"):
+        remove_own_build(str(built))
+    (built / "notes.txt").unlink()
+    remove_own_build(str(built))
+    assert not built.exists()

@@ -15,7 +15,7 @@ import numpy as np
 
 from recbole_hnlm.data.atomic import AtomicFileError, atomic_path, item_texts
 from recbole_hnlm.features.embedder import local_text_embedder
-from recbole_hnlm.features.format import feature_dir, write_features
+from recbole_hnlm.features.format import FeatureFileError, feature_dir, write_features
 
 BUILTIN_FEATURES = ("retrieval", "retrieval-item", "item-text")
 
@@ -120,11 +120,29 @@ def build_builtin_features(config, train_dataset):
     }
     for name, (granularity, keys, vectors, neg) in sets.items():
         directory = feature_dir(config, name)
-        if os.path.isdir(directory):
-            shutil.rmtree(directory)  # cheap to redo; never mix two builds
+        remove_own_build(directory)  # cheap to redo; never mix two builds
         extra = None if neg is None else {"neg_items": train_dataset.id2token(iid, neg)}
         meta = write_features(directory, granularity, keys, vectors, source=source, extra=extra)
         logger.info(f"wrote {meta['count']} {granularity} rows x {meta['k']} to {directory}")
+
+
+def remove_own_build(directory):
+    """Delete a built-in set's folder, finished or not, but only one that this module wrote."""
+    if not os.path.isdir(directory):
+        return
+    for info in ("meta.json", os.path.join("parts", "header.json")):
+        path = os.path.join(directory, info)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                producer = json.load(f).get("source", {}).get("producer")
+            if producer != "retrieval":
+                raise FeatureFileError(
+                    f"{path}: a feature set named like a built-in one ({os.path.basename(directory)}) that the "
+                    f"built-in producer did not write (producer {producer!r}); rename it, it is never deleted"
+                )
+    if any(name not in ("meta.json", "keys.npy", "embeddings.npy", "extra", "parts") for name in os.listdir(directory)):
+        raise FeatureFileError(f"{directory}: holds files the built-in producer did not write; it is never deleted")
+    shutil.rmtree(directory)
 
 
 def builtin_features_stale(config, train_dataset, directory):

@@ -35,7 +35,7 @@ class CandidateSampler(NegativeSampler):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.n_candidates = config[self.m_key]
-        neg_args = config["train_neg_sample_args"]
+        neg_args = config["train_neg_sample_args"] or {}  # None where a stand-in config (the SCFT teacher) has none
         if neg_args.get("dynamic", False):
             raise ValueError(
                 f"neg_sampler {self.name!r} chooses hard negatives itself; RecBole's "

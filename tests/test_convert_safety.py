@@ -167,6 +167,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     deadline = time.time() + 120
     while not [p for p in leftovers(out.parent) if ".partial-" in p] and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
+    time.sleep(1.0)  # the partial folder exists just before the signal handlers are in place
     assert proc.poll() is None, "the conversion finished before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

@@ -155,7 +155,7 @@ def test_leftovers_of_killed_runs_are_recovered(tmp_path, caplog):
 
 
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
-    lines = [review(f"U{n % 5000}", f"I{n % 700}", text="x" * 50) for n in range(150_000)]
+    lines = [review(f"U{n % 5000}", f"I{n % 700}", text="x" * 50) for n in range(300_000)]
     rev = write(tmp_path / "raw" / "r.json", lines)
     out = tmp_path / "atomic_data" / "ds"
     run(write(tmp_path / "raw0" / "r.json", good_lines()), out)
@@ -165,9 +165,10 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
         [sys.executable, "-m", "recbole_hnlm.data.convert", "amazon2018", "--input", str(rev), "--output", str(out),
          "--no-progress", "--dedup", "all"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not [p for p in leftovers(out.parent) if ".partial-" in p] and proc.poll() is None and time.time() < deadline:
+    # the partial folder's marker is written after the signal handlers are in place
+    while not list(out.parent.glob(".ds.partial-*/.recbole-hnlm-partial.json")) and proc.poll() is None \
+            and time.time() < deadline:
         time.sleep(0.01)
-    time.sleep(1.0)  # the partial folder exists just before the signal handlers are in place
     assert proc.poll() is None, "the conversion finished before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

@@ -97,9 +97,13 @@ class AtomicOutput:
             raise ConvertError(f"{self.final}: exists and is not a folder")
         self.recover()
         self.old_files = self._owned_files()
-        self.tmp = tempfile.mkdtemp(prefix=f".{self.name}.partial-", dir=self.parent)
-        _write_json(os.path.join(self.tmp, PARTIAL_MARKER), {"pid": os.getpid(), "dataset": self.name})
-        self._catch_signals()
+        self._catch_signals()  # before the partial folder exists, so a signal can never leave it behind
+        try:
+            self.tmp = tempfile.mkdtemp(prefix=f".{self.name}.partial-", dir=self.parent)
+            _write_json(os.path.join(self.tmp, PARTIAL_MARKER), {"pid": os.getpid(), "dataset": self.name})
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def path(self, suffix):

@@ -108,6 +108,20 @@ def measure(dataset, sampler, epochs, data_root, batch_size, threads):
 
 
 # ----- driver -----------------------------------------------------------------------------------
+def run_worker(cmd):
+    """Run one measurement in its own process; its ``RESULT {json}`` line as a dict, None if it failed."""
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    found = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode != 0 or not found:
+        print(f"  failed (exit {done.returncode}):\n{done.stderr[-3000:]}", file=sys.stderr)
+        return None
+    r = json.loads(found[-1][len("RESULT "):])
+    if "epoch_seconds" in r:
+        print(f"  {statistics.mean(r['epoch_seconds']):.2f} s/epoch ({statistics.mean(r['epoch_cpu_seconds']):.2f} "
+              f"CPU s), peak RSS {r['rss_peak_mb']:.0f} MB", file=sys.stderr, flush=True)
+    return r
+
+
 def table(rows):
     lines = [
         "| dataset | sampler | model | M | train inter. | wall s/epoch (mean) | wall s/epoch (min) "
@@ -154,16 +168,9 @@ def main(argv=None):
                    "--batch_size", str(args.batch_size), "--data_root", args.data_root,
                    "--threads", str(args.threads)]
             print(f"{ds} / {sampler} ...", file=sys.stderr, flush=True)
-            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-            found = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
-            if done.returncode != 0 or not found:
-                print(f"  failed (exit {done.returncode}):\n{done.stderr[-3000:]}", file=sys.stderr)
-                continue
-            rows.append(json.loads(found[-1][len("RESULT "):]))
-            r = rows[-1]
-            print(f"  {statistics.mean(r['epoch_seconds']):.2f} s/epoch ({statistics.mean(r['epoch_cpu_seconds']):.2f} CPU s), "
-                  f"peak RSS {r['rss_peak_mb']:.0f} MB",
-                  file=sys.stderr, flush=True)
+            row = run_worker(cmd)
+            if row is not None:
+                rows.append(row)
     print(table(rows))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

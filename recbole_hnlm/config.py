@@ -18,6 +18,7 @@ import yaml
 
 from recbole.config import Config as RecBoleConfig
 
+from recbole_hnlm.compat import init_cpu_process_group
 from recbole_hnlm.settings import PROPERTIES_DIR, check_dataset_name, check_known_keys, check_settings
 from recbole_hnlm.utils import get_model, recbole_backbones
 
@@ -93,6 +94,15 @@ class Config(RecBoleConfig):
         data_path = self.external_config_dict.get("data_path", DEFAULT_DATA_PATH)
         path = os.path.join(data_path, dataset, f"{dataset}.yaml")
         return path if os.path.isfile(path) else None
+
+    def _init_device(self):
+        import torch
+
+        d = self.final_config_dict
+        if "local_rank" in d and not (d["use_gpu"] and torch.cuda.is_available()):
+            init_cpu_process_group(d)  # RecBole 1.2.1 only knows NCCL on GPUs
+        else:
+            super()._init_device()
 
     def _set_default_parameters(self):
         # RecBole sends ml-100k to its bundled copy; a converted copy under data_path wins.

@@ -103,7 +103,41 @@ def run_recbole_hnlm(model=None, dataset=None, config_file_list=None, config_dic
         "saved_model_file": trainer.saved_model_file if saved else None,
     }
     result.update(hooks.after_test(config, model, trainer, train_data, valid_data, test_data) or {})
+    if not config["single_spec"]:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     return result
+
+
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, resume_file=None,
+        nproc=1, world_size=-1, ip="localhost", port="5678", group_offset=0):
+    """:func:`run_recbole_hnlm`, or ``nproc`` processes of it on this machine joined in one data-parallel group.
+
+    The arguments are those of RecBole's ``run_recbole.py`` (``world_size``: processes on every machine
+    together; ``group_offset``: rank of this machine's first). Each rank trains on its shard of every batch
+    (RecBole's DistributedSampler) with DDP: NCCL on GPUs, gloo on CPUs (:mod:`recbole_hnlm.compat`).
+    Returns rank 0's result on the machine with offset 0, None on the others.
+    """
+    if nproc == 1 and world_size <= 0:
+        return run_recbole_hnlm(model, dataset, config_file_list, config_dict, saved=saved, resume_file=resume_file)
+    import torch.multiprocessing as mp
+
+    # the demo data and the feature sets are made once here, not by every rank at the same time
+    prepare(model, dataset, config_file_list, config_dict)
+    queue = mp.get_context("spawn").SimpleQueue()
+    config_dict = dict(config_dict or {}, world_size=nproc if world_size == -1 else world_size, ip=ip,
+                       port=port, nproc=nproc, offset=group_offset)
+    mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, saved, resume_file, queue),
+             nprocs=nproc, join=True)
+    return None if queue.empty() else queue.get()
+
+
+def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, resume_file, queue):
+    result = run_recbole_hnlm(model, dataset, config_file_list, dict(config_dict, local_rank=rank), saved=saved,
+                              resume_file=resume_file)
+    if rank == 0 and config_dict["offset"] == 0:
+        queue.put(result)
 
 
 def parse_args(argv=None):
@@ -117,6 +151,12 @@ def parse_args(argv=None):
     parser.add_argument("--config_files", type=str, default=None, help="space-separated config files")
     parser.add_argument("--saved", type=str, default="True", help="save the best checkpoint (True/False)")
     parser.add_argument("--resume", type=str, default=None, help="checkpoint (.pth) to continue training from")
+    # RecBole's run_recbole.py distributed arguments
+    parser.add_argument("--nproc", type=int, default=1, help="processes on this machine")
+    parser.add_argument("--world_size", type=int, default=-1, help="processes on all machines (default: nproc)")
+    parser.add_argument("--ip", type=str, default="localhost", help="address of the machine of rank 0")
+    parser.add_argument("--port", type=str, default="5678", help="port of the machine of rank 0")
+    parser.add_argument("--group_offset", type=int, default=0, help="global rank of this machine's first process")
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -126,14 +166,16 @@ def main(argv=None):
     args = parse_args(argv)
     config_files = args.config_files.strip().split(" ") if args.config_files else None
     try:
-        result = run_recbole_hnlm(
+        result = run(
             model=args.model, dataset=args.dataset, config_file_list=config_files,
-            saved=args.saved.lower() not in ("false", "0", "no"), resume_file=args.resume,
+            saved=args.saved.lower() not in ("false", "0", "no"), resume_file=args.resume, nproc=args.nproc,
+            world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset,
         )
     except SettingError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    logging.getLogger().info("done: %s", {k: result[k] for k in ("model", "dataset", "test_result")})
+    if result is not None:  # None on the machines of a multi-machine run other than rank 0's
+        logging.getLogger().info("done: %s", {k: result[k] for k in ("model", "dataset", "test_result")})
     return result
 
 

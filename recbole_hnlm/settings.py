@@ -27,7 +27,7 @@ PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prope
 TYPES = {"int": int, "float": float, "bool": bool, "str": str, "list": (list, tuple), "dict": dict}
 PASS_THROUGH_PREFIXES = ("bench_",)  # the benchmark's own keys (recbole_hnlm/benchmark/grid.py)
 # keys of the command lines (run_recbole_hnlm.py, RecBole's run_recbole.py) that RecBole's Config also sees
-CLI_KEYS = ("model", "dataset", "config_files", "saved", "nproc", "ip", "port", "world_size", "group_offset")
+CLI_KEYS = ("model", "dataset", "config_files", "saved", "nproc", "ip", "port", "world_size", "group_offset", "offset")
 SUGGEST_CUTOFF = 0.8  # difflib ratio above which an unknown key is taken for a typo of a plugin key
 
 _LINE = re.compile(r"^(?P<key>[A-Za-z_]\w*)\s*:(?P<value>[^#]*)#\s*\((?P<spec>[^)]*)\)")

@@ -35,6 +35,25 @@ class CheckpointShimMixin:
         self.logger.info(f"Checkpoint {path} loaded. Resume training from epoch {self.start_epoch}")
 
 
+class CpuDistributedMixin:
+    """DDP on CPUs: RecBole's Trainer wraps the model with ``device_ids=[local_rank]``, which DDP accepts
+    for GPU modules only; a CPU module is wrapped without device ids (gloo reduces its gradients)."""
+
+    def __init__(self, config, model):
+        cpu_ddp = not config["single_spec"] and config["device"].type == "cpu"
+        if cpu_ddp:
+            config["single_spec"] = True  # only while RecBole's __init__ runs: it would build the GPU form
+        try:
+            super().__init__(config, model)
+        finally:
+            if cpu_ddp:
+                config["single_spec"] = False
+        if cpu_ddp:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.distributed_model = DistributedDataParallel(self.model)
+
+
 def with_plugin_mixins(trainer_class):
     """``trainer_class`` with :class:`EpochRecorderMixin` and :class:`CheckpointShimMixin` in front (one subclass
     per class)."""
@@ -42,7 +61,7 @@ def with_plugin_mixins(trainer_class):
         return trainer_class
     if trainer_class not in _shimmed:
         _shimmed[trainer_class] = type(
-            trainer_class.__name__, (EpochRecorderMixin, CheckpointShimMixin, trainer_class), {}
+            trainer_class.__name__, (EpochRecorderMixin, CheckpointShimMixin, CpuDistributedMixin, trainer_class), {}
         )
     return _shimmed[trainer_class]
 

@@ -53,22 +53,23 @@ def generate(out_dir, n_users=600, n_items=480, per_user=(12, 40), seed=7):
         desc = f"A {style} {cat} by {brand} in {color}"
         rows.append((str(i + 1), title, f"Shop > {cat.title()}", brand, desc))
 
-    # user taste: a few categories, a couple of brands and styles, plus a popularity pull
+    # user taste: a few categories, a couple of brands and styles, plus a popularity pull; the draws are
+    # kept per user and the n_items scores made one user at a time (memory O(n_items), not O(users x items))
     tastes = []
     for _ in range(n_users):
         liked_cats = rng.choice(len(cats), size=rng.randint(1, 4), replace=False)
         liked_brands = rng.choice(len(BRANDS), size=2, replace=False)
-        score = (
-            3.0 * np.isin(item_cat, liked_cats)
-            + 1.0 * np.isin(item_brand, liked_brands)
-            + 0.7 * (item_style == rng.randint(5))
-            + 0.6 * quality
-        )
-        tastes.append(score)
+        tastes.append((liked_cats, liked_brands, rng.randint(5)))
 
     inter = []
     t0 = 1_600_000_000
-    for u, score in enumerate(tastes):
+    for u, (liked_cats, liked_brands, liked_style) in enumerate(tastes):
+        score = (
+            3.0 * np.isin(item_cat, liked_cats)
+            + 1.0 * np.isin(item_brand, liked_brands)
+            + 0.7 * (item_style == liked_style)
+            + 0.6 * quality
+        )
         prob = np.exp(score - score.max())
         prob /= prob.sum()
         k = rng.randint(*per_user)

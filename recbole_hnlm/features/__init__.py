@@ -21,6 +21,7 @@ from recbole_hnlm.features.format import (
     feature_dir,
     folder_lock,
     write_features,
+    write_reference_features,
 )
 from recbole_hnlm.features.table import FeatureTable, center_rows
 
@@ -56,5 +57,5 @@ def open_table(config, name, dataset, **options):
 __all__ = [
     "BUILTIN_FEATURES", "FeatureFileError", "FeatureSet", "FeatureTable", "FeatureWriter", "build_builtin_features",
     "builtin_features_stale", "center_rows", "ensure_features", "feature_dir", "folder_lock", "nearest_negatives",
-    "open_table", "train_fingerprint", "write_features",
+    "open_table", "train_fingerprint", "write_features", "write_reference_features",
 ]

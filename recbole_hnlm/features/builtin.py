@@ -2,8 +2,10 @@
 
 For each training pair (u, v) the negatives are the items nearest to v in text-embedding space
 that u never interacted with in training (validation and test items are not looked at, so
-nothing leaks). The stored vectors are those items' text embeddings, i.e. the same kind of e_llm
-that the LLM pipeline writes, so the models cannot tell the sources apart.
+nothing leaks). The vectors are those items' text embeddings, i.e. the same kind of e_llm
+that the LLM pipeline writes, so the models cannot tell the sources apart. ``retrieval`` and
+``retrieval-item`` store them by reference (the negatives' item tokens, resolved through ``item-text``
+at lookup), and ``item-text`` in float16: unit vectors lose < 1e-3 per coordinate.
 """
 import hashlib
 import json
@@ -15,9 +17,11 @@ import numpy as np
 
 from recbole_hnlm.data.atomic import AtomicFileError, atomic_path, item_texts
 from recbole_hnlm.features.embedder import local_text_embedder
-from recbole_hnlm.features.format import FeatureFileError, feature_dir, write_features
+from recbole_hnlm.features.format import FeatureFileError, feature_dir, write_features, write_reference_features
 
 BUILTIN_FEATURES = ("retrieval", "retrieval-item", "item-text")
+BUILTIN_LAYOUT = 2  # 2: retrieval sets by reference, float16 item-text; older builds are rebuilt
+ITEM_TEXT_REFERENCE = {"set": "item-text", "field": "neg_items"}
 
 
 def train_fingerprint(users, items):
@@ -108,22 +112,27 @@ def build_builtin_features(config, train_dataset):
     key_items = np.arange(1, len(item_vec))
     source = {
         "producer": "retrieval", "model": embedder.name, "embedder": config["hnlm_text_embedder"], "k": k, "skip": skip,
-        "text_fields": text_fields_label(config), "train_fingerprint": fingerprint,
+        "text_fields": text_fields_label(config), "train_fingerprint": fingerprint, "layout": BUILTIN_LAYOUT,
     }
     pair_neg = nearest_negatives(item_vec, users, items, k, skip)
-    item_neg = nearest_negatives(item_vec, np.zeros_like(key_items), key_items, k, skip)
-    sets = {
-        "retrieval": ("pair", np.stack([train_dataset.id2token(uid, users), train_dataset.id2token(iid, items)], axis=1),
-                      item_vec[pair_neg], pair_neg),
-        "retrieval-item": ("item", train_dataset.id2token(iid, key_items), item_vec[item_neg], item_neg),
-        "item-text": ("item", train_dataset.id2token(iid, key_items), item_vec[key_items][:, None, :], None),
-    }
-    for name, (granularity, keys, vectors, neg) in sets.items():
+    # one pseudo-user per item, so that only the item itself is "seen" (one shared user owned every item,
+    # which left no eligible neighbour and filled retrieval-item with the padding item)
+    item_neg = nearest_negatives(item_vec, np.arange(len(key_items)), key_items, k, skip)
+    item_tokens = train_dataset.id2token(iid, key_items)
+    pair_keys = np.stack([train_dataset.id2token(uid, users), train_dataset.id2token(iid, items)], axis=1)
+    for name in BUILTIN_FEATURES:
         directory = feature_dir(config, name)
         remove_own_build(directory)  # cheap to redo; never mix two builds
-        extra = None if neg is None else {"neg_items": train_dataset.id2token(iid, neg)}
-        meta = write_features(directory, granularity, keys, vectors, source=source, extra=extra)
-        logger.info(f"wrote {meta['count']} {granularity} rows x {meta['k']} to {directory}")
+    # item-text first: the other two refer to it
+    written = {"item-text": write_features(feature_dir(config, "item-text"), "item", item_tokens,
+                                           item_vec[key_items], source=source, dtype="float16")}
+    for name, granularity, keys, neg in (("retrieval", "pair", pair_keys, pair_neg),
+                                         ("retrieval-item", "item", item_tokens, item_neg)):
+        written[name] = write_reference_features(feature_dir(config, name), granularity, keys,
+                                                 train_dataset.id2token(iid, neg), ITEM_TEXT_REFERENCE,
+                                                 item_vec.shape[1], source=source)
+    for name, meta in written.items():
+        logger.info(f"wrote {meta['count']} {meta['granularity']} rows x {meta['k']} to {feature_dir(config, name)}")
 
 
 def remove_own_build(directory):
@@ -158,4 +167,5 @@ def builtin_features_stale(config, train_dataset, directory):
         or src.get("k") != config["retrieval_k"]
         or src.get("skip") != config["retrieval_skip"]
         or src.get("text_fields") != text_fields_label(config)
+        or src.get("layout") != BUILTIN_LAYOUT
     )

@@ -10,6 +10,11 @@ On-disk format (version 1), one folder per feature set, by default
     embeddings.npy    N x k x d: k hard-negative text embeddings per key (HNLM Eq. 5 averages them)
     extra/*.npy       optional per-row arrays aligned with keys (e.g. the retrieved negative items)
 
+A set whose negatives are items stores them by reference: meta.json then holds
+``"reference": {"set": "item-text", "field": "neg_items"}``, ``extra/neg_items.npy`` holds N x k item
+tokens, ``embeddings.npy`` is absent, and the vectors are the rows of the item set ``item-text`` (a
+sibling folder, or a path) gathered at lookup: O(items) floats instead of O(pairs x k).
+
 Text atomic files would hold 200k x 384 floats as ~700 MB of text, hence a binary sidecar that
 ``numpy.load(mmap_mode="r")`` opens without reading it all. Keys are tokens, not RecBole's
 internal ids, so a file survives re-filtering and re-splitting; the model maps them when it loads.
@@ -108,7 +113,7 @@ class FeatureWriter:
     hand. Reopening with a different granularity, dimension, k or source is an error, not a mix.
     """
 
-    def __init__(self, directory, granularity, dim, k=1, source=None, dtype="float32"):
+    def __init__(self, directory, granularity, dim, k=1, source=None, dtype="float32", reference=None):
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
         if dtype not in ("float32", "float16"):
@@ -118,6 +123,10 @@ class FeatureWriter:
             "granularity": granularity, "dim": int(dim), "k": int(k),
             "dtype": dtype, "source": dict(source or {}),
         }
+        if reference is not None:
+            if set(reference) != {"set", "field"}:
+                raise ValueError(f"reference must be {{'set': <item set>, 'field': <extra array>}}, got {reference!r}")
+            self.header["reference"] = dict(reference)
         self.parts_dir = os.path.join(directory, "parts")
         os.makedirs(self.parts_dir, exist_ok=True)
         header_path = os.path.join(self.parts_dir, "header.json")
@@ -142,17 +151,29 @@ class FeatureWriter:
         return sorted(glob.glob(os.path.join(self.parts_dir, "part-*.npz")))
 
     def add(self, keys, vectors, extra=None):
-        """Append rows: ``keys`` as in the format, ``vectors`` n x k x d (or n x d when k = 1)."""
+        """Append rows: ``keys`` as in the format, ``vectors`` n x k x d (or n x d when k = 1).
+
+        A set by reference takes ``vectors=None`` and its n x k item tokens in ``extra[reference field]``.
+        """
         g, d, k = self.header["granularity"], self.header["dim"], self.header["k"]
         keys = _as_key_array(keys, g)
-        vec = np.asarray(vectors, dtype=np.float32)
-        if vec.ndim == 2 and k == 1:
-            vec = vec[:, None, :]
-        if vec.shape != (len(keys), k, d):
-            raise ValueError(f"vectors must have shape ({len(keys)}, {k}, {d}), got {vec.shape}")
-        if not np.isfinite(vec).all():
-            raise ValueError("vectors hold NaN or inf")
-        arrays = {"keys": keys, "vectors": vec.astype(self.header["dtype"])}
+        arrays = {"keys": keys}
+        reference = self.header.get("reference")
+        if reference is None:
+            vec = np.asarray(vectors, dtype=np.float32)
+            if vec.ndim == 2 and k == 1:
+                vec = vec[:, None, :]
+            if vec.shape != (len(keys), k, d):
+                raise ValueError(f"vectors must have shape ({len(keys)}, {k}, {d}), got {vec.shape}")
+            if not np.isfinite(vec).all():
+                raise ValueError("vectors hold NaN or inf")
+            arrays["vectors"] = vec.astype(self.header["dtype"])
+        else:
+            if vectors is not None:
+                raise ValueError(f"a set by reference to {reference['set']!r} stores no vectors")
+            refs = np.asarray((extra or {}).get(reference["field"], np.zeros((0, 0))))
+            if refs.shape != (len(keys), k):
+                raise ValueError(f"extra[{reference['field']!r}] must have shape ({len(keys)}, {k}), got {refs.shape}")
         for name, value in (extra or {}).items():
             arrays[f"extra_{name}"] = np.asarray(value)
         # the pid keeps the part names of two writers of one folder apart
@@ -172,12 +193,12 @@ class FeatureWriter:
         for part in parts:
             with np.load(part) as z:
                 keys.append(z["keys"])
-                vecs.append(z["vectors"])
+                if "vectors" in z.files:
+                    vecs.append(z["vectors"])
                 for name in z.files:
                     if name.startswith("extra_"):
                         extras.setdefault(name[6:], []).append(z[name])
         keys = np.concatenate(keys)
-        vecs = np.concatenate(vecs)
         flat = ["\t".join(r) for r in keys] if keys.ndim == 2 else list(keys)
         if len(set(flat)) != len(flat):
             raise FeatureFileError(f"{self.directory}: the parts hold duplicated keys")
@@ -185,7 +206,8 @@ class FeatureWriter:
         for name, chunks in extras.items():
             _atomic_save(os.path.join(self.directory, "extra", f"{name}.npy"), np.concatenate(chunks))
         _atomic_save(os.path.join(self.directory, "keys.npy"), keys)
-        _atomic_save(os.path.join(self.directory, "embeddings.npy"), vecs)
+        if "reference" not in self.header:
+            _atomic_save(os.path.join(self.directory, "embeddings.npy"), np.concatenate(vecs))
         meta = dict(self.header)
         meta.update({
             "format": FORMAT, "version": VERSION, "count": int(len(keys)),
@@ -206,6 +228,15 @@ def write_features(directory, granularity, keys, vectors, source=None, dtype="fl
     k = 1 if vec.ndim == 2 else vec.shape[1]
     writer = FeatureWriter(directory, granularity, vec.shape[-1], k=k, source=source, dtype=dtype)
     writer.add(keys, vec, extra=extra)
+    return writer.finalize()
+
+
+def write_reference_features(directory, granularity, keys, item_tokens, reference, dim, source=None, extra=None):
+    """Write a whole feature folder by reference: ``item_tokens`` (n x k) name rows of the item set
+    ``reference["set"]`` (of dimension ``dim``), stored as ``extra/<reference["field"]>.npy``."""
+    tokens = np.asarray(item_tokens)
+    writer = FeatureWriter(directory, granularity, dim, k=tokens.shape[1], source=source, reference=reference)
+    writer.add(keys, None, extra={**(extra or {}), reference["field"]: tokens})
     return writer.finalize()
 
 
@@ -236,17 +267,46 @@ class FeatureSet:
             raise FeatureFileError(f"{meta_path}: granularity {meta['granularity']!r} is not one of {GRANULARITIES}")
         self.meta = meta
         self.keys = self._load("keys.npy", mmap=False)
-        self.embeddings = self._load("embeddings.npy", mmap=True)
         n, k, d = meta["count"], meta["k"], meta["dim"]
         want_keys = (n, 2) if meta["granularity"] == "pair" else (n,)
         if self.keys.shape != want_keys:
             raise FeatureFileError(
                 f"{os.path.join(directory, 'keys.npy')}: shape {self.keys.shape}, but meta.json says {want_keys}"
             )
+        self.reference = self.ref_tokens = self.embeddings = None
+        if "reference" in meta:
+            self._open_reference(meta_path)
+            return
+        self.embeddings = self._load("embeddings.npy", mmap=True)
         if self.embeddings.shape != (n, k, d):
             raise FeatureFileError(
                 f"{os.path.join(directory, 'embeddings.npy')}: shape {self.embeddings.shape}, "
                 f"but meta.json says ({n}, {k}, {d})"
+            )
+
+    def _open_reference(self, meta_path):
+        """The referenced item set (``self.reference``) and the n x k item tokens (``self.ref_tokens``)."""
+        ref = self.meta["reference"]
+        if not isinstance(ref, dict) or set(ref) != {"set", "field"}:
+            raise FeatureFileError(f"{meta_path}: field 'reference' must be {{'set': ..., 'field': ...}}, got {ref!r}")
+        name = ref["set"]
+        where = name if os.path.isabs(name) or os.sep in name else os.path.join(os.path.dirname(self.directory), name)
+        try:
+            self.reference = FeatureSet(where)
+        except FeatureFileError as e:
+            raise FeatureFileError(f"{meta_path}: the referenced set {name!r} cannot be opened: {e}") from e
+        got = self.reference.meta
+        if got["granularity"] != "item" or got["k"] != 1 or got["dim"] != self.meta["dim"] or self.reference.reference:
+            raise FeatureFileError(
+                f"{meta_path}: the referenced set {where} must hold one {self.meta['dim']}-d vector per item by value "
+                f"(it has granularity {got['granularity']!r}, k={got['k']}, dim={got['dim']})"
+            )
+        self.ref_tokens = self._load(os.path.join("extra", f"{ref['field']}.npy"), mmap=False)
+        want = (self.meta["count"], self.meta["k"])
+        if self.ref_tokens.shape != want:
+            raise FeatureFileError(
+                f"{os.path.join(self.directory, 'extra', ref['field'] + '.npy')}: shape {self.ref_tokens.shape}, "
+                f"but meta.json says {want}"
             )
 
     def _load(self, fname, mmap):

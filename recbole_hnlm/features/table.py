@@ -61,12 +61,29 @@ def check_origin(feature_set, dataset, unknown, max_unknown):
                    f"training interactions")
 
 
+def finite_rows(vectors, path, keys):
+    """``vectors`` unchanged, or an error naming ``path`` and the first key whose row holds NaN or inf."""
+    bad = ~np.isfinite(vectors).all(axis=1)
+    if bad.any():
+        row = int(bad.argmax())
+        raise FeatureFileError(
+            f"{path}: {int(bad.sum())} rows hold NaN or inf (first: row {row}, key {keys[row].tolist()!r})"
+        )
+    return vectors
+
+
 class FeatureTable:
     """One feature set opened for a run: its rows indexed by RecBole's internal ids.
 
     ``lookup(user, item)`` returns e_llm for each training pair: the mean of the first ``n_hard``
-    stored negatives (HNLM Eq. 5), as float32 on the device of ``user``. ``center`` removes the set's mean
-    row and L2-normalises every row (:func:`center_rows`). ``max_unknown``: see :func:`check_origin`.
+    stored negatives (HNLM Eq. 5), as float32 on the device of ``user``; ``rows(user, item)`` returns
+    the batch's distinct e_llm rows and each pair's index into them, so that a model projects each row
+    once. ``center`` removes the set's mean row and L2-normalises every row (:func:`center_rows`; for a
+    set by reference, the rows of the referenced item set). ``max_unknown``: see :func:`check_origin`.
+
+    A set by value keeps its vectors in ``table`` (one row per key, the file's dtype: float16 halves
+    memory). A set by reference (``format.py``) keeps the referenced item vectors in ``table``
+    (n_items x d) and, per key, only the ids of its ``n_hard`` negative items in ``neg``.
     """
 
     def __init__(self, feature_set, dataset, n_hard=1, granularity=None, dim=None, center=False, max_unknown=None):
@@ -82,43 +99,68 @@ class FeatureTable:
         self.dim = meta["dim"]
         self.n_items = dataset.item_num
         uid, iid = dataset.uid_field, dataset.iid_field
-        stored = feature_set.embeddings
-        # the table keeps the file's dtype (float16 halves memory); lookups return float32
-        if n_hard == 1:
-            vectors = np.array(stored[:, 0, :])
-        else:
-            vectors = np.asarray(stored[:, :n_hard, :], dtype=np.float32).mean(axis=1).astype(stored.dtype)
-        bad = ~np.isfinite(vectors).all(axis=1)
-        if bad.any():
-            row = int(bad.argmax())
-            raise FeatureFileError(
-                f"{os.path.join(feature_set.directory, 'embeddings.npy')}: {int(bad.sum())} rows hold NaN or inf "
-                f"(first: row {row}, key {feature_set.keys[row].tolist()!r})"
-            )
 
         def to_ids(field, tokens):
-            return pd.Index(dataset.field2id_token[field]).get_indexer(np.asarray(tokens)).astype(np.int64)
+            tokens = np.asarray(tokens)
+            ids = pd.Index(dataset.field2id_token[field]).get_indexer(tokens.reshape(-1)).astype(np.int64)
+            return ids.reshape(tokens.shape)
+
+        by_reference = feature_set.reference is not None
+        self.neg = None
+        if not by_reference:
+            values = self._mean_vectors(feature_set, n_hard)
+        else:  # per key, the ids of its negative items; an unknown item makes the key unknown
+            values = to_ids(iid, feature_set.ref_tokens[:, :n_hard])
+            ref = FeatureTable(feature_set.reference, dataset, granularity="item", dim=self.dim, center=center,
+                               max_unknown=max_unknown)
+            self.table = ref.table
+            lacking = (values >= 0) & ~ref.present.numpy()[values.clip(min=0)]
+            if lacking.any():
+                row = int(lacking.any(axis=1).argmax())
+                raise FeatureFileError(
+                    f"{feature_set.directory}: {int(lacking.sum())} negatives name items that {ref.directory} "
+                    f"has no row for (first: key {feature_set.keys[row].tolist()!r})"
+                )
 
         if self.granularity == "pair":
             users, items = to_ids(uid, feature_set.keys[:, 0]), to_ids(iid, feature_set.keys[:, 1])
             known = (users >= 0) & (items >= 0)
-            codes = users[known] * self.n_items + items[known]
-            order = np.argsort(codes, kind="stable")
-            self.codes = torch.from_numpy(codes[order])
-            self.table = torch.from_numpy(vectors[known][order])
         else:
             field, size = (uid, dataset.user_num) if self.granularity == "user" else (iid, dataset.item_num)
             ids = to_ids(field, feature_set.keys)
             known = ids >= 0
-            self.table = torch.zeros(size, self.dim, dtype=torch.from_numpy(vectors[:0]).dtype)
+        if by_reference:
+            known &= (values >= 0).all(axis=1)
+            values = values.astype(np.int32)  # item ids: half the memory of int64
+        if self.granularity == "pair":
+            codes = users[known] * self.n_items + items[known]
+            order = np.argsort(codes, kind="stable")
+            self.codes = torch.from_numpy(codes[order])
+            stored = torch.from_numpy(values[known][order])
+        else:
+            stored = torch.zeros(size, values.shape[1], dtype=torch.from_numpy(values[:0]).dtype)
             self.present = torch.zeros(size, dtype=torch.bool)
-            self.table[torch.from_numpy(ids[known])] = torch.from_numpy(vectors[known])
+            stored[torch.from_numpy(ids[known])] = torch.from_numpy(values[known])
             self.present[torch.from_numpy(ids[known])] = True
-        if center:
-            self.table = center_rows(self.table, self.present if self.granularity != "pair" else slice(None))
+        if not by_reference:
+            self.table = stored
+            if center:
+                self.table = center_rows(self.table, self.present if self.granularity != "pair" else slice(None))
+        else:
+            self.neg = stored
         check_origin(feature_set, dataset, int((~known).sum()), max_unknown)
         self.directory = feature_set.directory
         self.check_covers(dataset)
+
+    @staticmethod
+    def _mean_vectors(feature_set, n_hard):
+        """One row per key: the first ``n_hard`` stored vectors averaged (HNLM Eq. 5), in the file's dtype."""
+        stored = feature_set.embeddings
+        if n_hard == 1:
+            vectors = np.array(stored[:, 0, :])
+        else:
+            vectors = np.asarray(stored[:, :n_hard, :], dtype=np.float32).mean(axis=1).astype(stored.dtype)
+        return finite_rows(vectors, os.path.join(feature_set.directory, "embeddings.npy"), feature_set.keys)
 
     def _missing(self, users, items):
         if self.granularity == "pair":
@@ -145,13 +187,26 @@ class FeatureTable:
             )
 
     def to(self, device):
-        for name in ("codes", "table", "present"):
-            if hasattr(self, name):
+        for name in ("codes", "table", "present", "neg"):
+            if getattr(self, name, None) is not None:
                 setattr(self, name, getattr(self, name).to(device))
         return self
 
-    def lookup(self, users, items):
+    def rows(self, users, items):
+        """(distinct e_llm rows of the batch, float32; for each pair the index of its row)."""
         missing, index = self._missing(users, items)
         if bool(missing.any()):
             raise FeatureFileError(f"{self.directory}: {int(missing.sum())} pairs in the batch have no embedding")
-        return self.table[index].float()
+        if self.neg is None:
+            distinct, inverse = torch.unique(index, return_inverse=True)
+            return self.table[distinct].float(), inverse
+        neg = self.neg[index].long()
+        if neg.shape[1] == 1:  # the common case: distinct negative items
+            distinct, inverse = torch.unique(neg[:, 0], return_inverse=True)
+            return self.table[distinct].float(), inverse
+        distinct, inverse = torch.unique(neg, dim=0, return_inverse=True)
+        return self.table[distinct].float().mean(dim=1), inverse
+
+    def lookup(self, users, items):
+        vectors, inverse = self.rows(users, items)
+        return vectors[inverse]

@@ -36,7 +36,11 @@ the collapse of the literal equations (README.md#the-trap-in-eq-6-9-and-the-guar
 * ``anchor_weight``: weight of an InfoNCE that aligns proj(text of the positive item) with its CF
   embedding (RLMRec-style), which gives the projector a meaning; 0 is the paper's form.
   ``anchor_distinct`` takes each of the batch's positive items once (by default every pair counts,
-  so an item that is the positive of several pairs is also its own in-batch negative).
+  so an item that is the positive of several pairs is also its own in-batch negative);
+  ``anchor_max_items`` bounds its rows (a random subset, torch RNG) so its logits stay small.
+
+The projector (HNLM Eq. 6) runs once per batch over the distinct rows it needs (distinct negative items,
+distinct positive items) and the pairs gather from them.
 
 ``hnlm_literal: True`` selects the paper's form of all three at once.
 With ``mix_alpha = 0``, ``align_weight = 0``, ``anchor_weight = 0`` and ``neg_sampler: rns`` the model is its
@@ -91,6 +95,7 @@ class HardNegativeMixin:
         self.projector_grad = "all" if literal else config["projector_grad"]
         self.anchor_weight = 0.0 if literal else config["anchor_weight"]
         self.anchor_distinct = config["anchor_distinct"]
+        self.anchor_max_items = config["anchor_max_items"]
         self.anchor_cf_grad = config["anchor_cf_grad"]
         self.neg_sampler = build_sampler(config, dataset).to(self.device)
         self.semantic = self.anchor_text = self.projector = None
@@ -140,7 +145,21 @@ class HardNegativeMixin:
 
     def hard_embedding(self, user, pos_item):
         """e_hard = proj(e_llm) for each pair (HNLM Eq. 5-6)."""
-        return self.projector(self.semantic.lookup(user, pos_item))
+        return self.project(self.semantic, user, pos_item)
+
+    def project(self, table, user, item):
+        """proj(row of ``table``) for each pair: the projector runs once per distinct row of the batch."""
+        vectors, inverse = table.rows(user, item)
+        return self.projector(vectors)[inverse]
+
+    def anchor_rows(self, pos_item):
+        """Rows of the batch the anchor InfoNCE runs over: every pair, or each positive item once
+        (``anchor_distinct``), at most ``anchor_max_items`` of them drawn at random."""
+        rows = first_occurrence(pos_item) if self.anchor_distinct else torch.arange(len(pos_item), device=pos_item.device)
+        if self.anchor_max_items and len(rows) > self.anchor_max_items:
+            pick = torch.randperm(len(rows), device=rows.device)[: self.anchor_max_items]
+            rows = rows[pick.sort().values]
+        return rows
 
     def semantic_terms(self, user, pos_item, u_e, pos_e, neg_e):
         """The mixed negative (HNLM Eq. 7) and the alignment and anchor losses (HNLM Eq. 9 and the guard)."""
@@ -159,10 +178,9 @@ class HardNegativeMixin:
             align = self.align_weight * info_nce(u_e, torch.stack([pos_e, e_hard], dim=1), self.align_tau)
         anchor = zero
         if self.anchor_weight:
-            if self.anchor_distinct:  # one row per item: a repeated item is not its own in-batch negative
-                rows = first_occurrence(pos_item)
-                user, pos_item, pos_e = user[rows], pos_item[rows], pos_e[rows]
-            text_pos = self.projector(self.anchor_text.lookup(user, pos_item))
+            rows = self.anchor_rows(pos_item)
+            user, pos_item, pos_e = user[rows], pos_item[rows], pos_e[rows]
+            text_pos = self.project(self.anchor_text, user, pos_item)
             target = pos_e if self.anchor_cf_grad else pos_e.detach()  # False: it trains the projector only
             anchor = self.anchor_weight * info_nce_in_batch(text_pos, target, self.align_tau)
         return mixed, align, anchor

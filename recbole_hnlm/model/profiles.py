@@ -36,5 +36,5 @@ def profile_tables(config, dataset):
     user_name = config["profile_user_feature"]
     if user_name:
         users = open_table(config, user_name, dataset, granularity="user", dim=items.dim)
-        return users.table.cpu(), items.table.cpu()
-    return mean_item_profile(dataset, items.table.cpu()), items.table.cpu()
+        return users.table.float().cpu(), items.table.float().cpu()
+    return mean_item_profile(dataset, items.table.float().cpu()), items.table.float().cpu()

@@ -60,7 +60,8 @@ def dns_negatives(user_all, item_all, train_dataset, users, m, seed, batch_size=
     """The stand-in label: the sampler stage's DNS (the top-scoring non-positive of ``m`` uniform candidates)."""
     from recbole_hnlm.sampler import DNS, SamplerContext
 
-    dns = DNS({"dns_m": int(m), "dns_n": 1, "train_neg_sample_args": None}, train_dataset)
+    dns = DNS({"dns_m": int(m), "dns_n": 1, "train_neg_sample_args": {"dynamic": False}, "semantic_negatives": False,
+               "guard_above_positive": False}, train_dataset)  # plain DNS: no text guard, no pool
     torch.manual_seed(int(seed))
     out = [dns(SamplerContext(user=u, pos_item=None, neg_item=None, user_all=user_all, item_all=item_all))[1]
            for u in users.split(batch_size)]

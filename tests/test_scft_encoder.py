@@ -129,3 +129,22 @@ def test_lightgcn_hnlm_trains_on_builtin_sets_from_the_fine_tuned_encoder(demo, 
     assert res["test_result"]["ndcg@20"] >= 0
     built = FeatureSet(feature_dir(config, "retrieval"))
     assert built.meta["source"]["embedder"] == out["text_embedder"] and built.embeddings.shape[-1] == 32
+
+
+@pytest.mark.slow
+def test_gpu_recipe_smoke_runs_end_to_end_on_cpu(tmp_path):
+    """benchmarks/gpu/scft_smollm2.sh --smoke: teacher, SCFT (tiny Llama), export and LightGCN_HNLM, on CPU."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "recipe"
+    done = subprocess.run(["sh", "benchmarks/gpu/scft_smollm2.sh", "--smoke", str(out)], cwd=ROOT,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stages = [line.split()[0] for line in (out / "times.log").read_text().splitlines()]
+    assert stages == ["teacher", "finetune", "export", "hnlm"]
+    summary = read_json(out / "data" / "hnlm-demo" / "scft" / "smollm2-gpu" / "summary.json")
+    assert summary["finished"] and summary["step"] == 4
+    assert (out / "data" / "hnlm-demo" / "hnlm" / "scft-user" / "meta.json").is_file()
+    assert done.stdout.count("test result") == 2 and "| 4 |" in done.stdout

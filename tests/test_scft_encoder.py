@@ -74,7 +74,8 @@ def test_encoder_scft_logs_accuracy_resumes_and_exports(demo, encoder, teacher_c
     assert [h["step"] for h in evals] == [0, 3, 6]
     teacher = TeacherData.load(os.path.join(folder, "teacher.npz"))
     texts = load_texts(os.path.join(folder, "texts.json"))
-    expected_ceiling = ceiling(teacher, texts, label, batch_size=4, eval_pairs=32)
+    expected_ceiling = ceiling(teacher, texts, label, batch_size=4, eval_pairs=32, seed=config["scft_seed"],
+                               candidates=config["scft_encoder_candidates"])
     for h in evals:
         assert h["eval_chance"] == pytest.approx(0.25) and h["eval_pairs"] == 32
         assert h["eval_teacher_acc"] == pytest.approx(expected_ceiling)
@@ -104,7 +105,7 @@ def test_item_labels_and_their_ceiling_on_the_real_teacher(demo, encoder, teache
         pytest.skip("needs the item-label run of the test above")
     teacher = TeacherData.load(os.path.join(folder, "teacher.npz"))
     texts = load_texts(os.path.join(folder, "texts.json"))
-    train, held_out = encoder_pairs(teacher, texts, "item", eval_pairs=32)
+    train, held_out = encoder_pairs(teacher, texts, "item", None, 32, config["scft_seed"], config["scft_encoder_candidates"])
     both = set(zip(teacher.pair_users.tolist(), teacher.pair_items.tolist()))
     by_user = {}
     for u, i in both:
@@ -113,7 +114,7 @@ def test_item_labels_and_their_ceiling_on_the_real_teacher(demo, encoder, teache
                       np.concatenate([train.label_ids, held_out.label_ids])):
         assert q != lab and not any(q in s and lab in s for s in by_user.values())
     assert len(set(held_out.query_ids) & set(train.query_ids)) == 0 and len(held_out) == 32
-    assert 0.0 <= ceiling(teacher, texts, "item", 4, 32) <= 1.0
+    assert 0.0 <= ceiling(teacher, texts, "item", 4, 32, config["scft_seed"], config["scft_encoder_candidates"]) <= 1.0
 
 
 def test_lightgcn_hnlm_trains_on_builtin_sets_from_the_fine_tuned_encoder(demo, encoder, teacher_ckpt):  # noqa: F811

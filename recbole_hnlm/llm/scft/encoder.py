@@ -29,8 +29,8 @@ from sentence_transformers.evaluation import SentenceEvaluator
 from recbole_hnlm.llm.scft.data import distinct_label_batches
 from recbole_hnlm.llm.scft.encoder_labels import encoder_pairs, query_vectors
 from recbole_hnlm.llm.scft.settings import SCFTSettings
-from recbole_hnlm.llm.scft.teacher import TeacherData, teacher_data
-from recbole_hnlm.llm.scft.texts import load_texts, run_texts
+from recbole_hnlm.llm.scft.teacher import teacher_data
+from recbole_hnlm.llm.scft.texts import run_texts
 from recbole_hnlm.llm.scft.train import (
     ResumeError,
     _atomic_json,
@@ -158,8 +158,7 @@ def finetune_encoder(config, ctx):
     s = SCFTSettings.from_config(config)
     out = run_dir(config)
     os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
-    teacher_data(config, ctx.dataset, os.path.join(out, "teacher.npz"))
-    teacher = TeacherData.load(os.path.join(out, "teacher.npz"))
+    teacher = teacher_data(config, ctx.dataset, os.path.join(out, "teacher.npz"))
     texts = run_texts(config, ctx, os.path.join(out, "texts.json"))
     train, held_out = encoder_pairs(teacher, texts, s.encoder_label, s.max_pairs, s.eval_pairs, s.seed,
                                    s.encoder_candidates)
@@ -241,7 +240,7 @@ def export_command(config, summary):
             f"--hnlm_text_embedder={summary['text_embedder']}")
 
 
-def ceiling(teacher, texts, rule, batch_size, eval_pairs, seed=2020, candidates=50):
+def ceiling(teacher, texts, rule, batch_size, eval_pairs, seed, candidates):
     """The teacher's own held-out in-batch accuracy for ``rule``: what the evaluator logs as eval_teacher_acc."""
     _, held_out = encoder_pairs(teacher, texts, rule, None, eval_pairs, seed, candidates)
     return RetrievalEvaluator(held_out, batch_size, 1.0, query_vectors(teacher, rule), teacher.item_emb,

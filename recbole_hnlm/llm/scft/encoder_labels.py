@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recbole_hnlm.llm.scft.data import split_pairs
+from recbole_hnlm.llm.scft.data import _normalise, split_pairs
 
 LABEL_RULES = ("pair", "item")
 
@@ -38,12 +38,7 @@ class EncoderPairs:
         return len(self.anchors)
 
 
-def _normalise(x):
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def cf_hard_neighbours(item_emb, pair_users, pair_items, candidates=50, block=1024):
+def cf_hard_neighbours(item_emb, pair_users, pair_items, candidates, block=1024):
     """For every item with training interactions, the nearest item in CF space (cosine) that no user has
     together with it in training; -1 where none of its ``candidates`` nearest qualifies.
 
@@ -91,7 +86,7 @@ def pair_rule(teacher, texts):
     return EncoderPairs(anchors, positives, teacher.pair_users.copy(), teacher.pair_negs.copy())
 
 
-def item_rule(teacher, texts, candidates=50):
+def item_rule(teacher, texts, candidates):
     """Every trained item i with a CF-hard neighbour j (:func:`cf_hard_neighbours`): text of i -> text of j."""
     neighbour = cf_hard_neighbours(teacher.item_emb, teacher.pair_users, teacher.pair_items, candidates)
     items = np.nonzero(neighbour > 0)[0]
@@ -100,8 +95,12 @@ def item_rule(teacher, texts, candidates=50):
                         items.astype(np.int64), neighbour[items])
 
 
-def encoder_pairs(teacher, texts, rule, max_pairs=None, eval_pairs=0, seed=2020, candidates=50):
-    """``(train, held out)`` :class:`EncoderPairs` of ``rule``; the held-out rows are never trained on."""
+def encoder_pairs(teacher, texts, rule, max_pairs, eval_pairs, seed, candidates):
+    """``(train, held out)`` :class:`EncoderPairs` of ``rule``; the held-out rows are never trained on.
+
+    ``max_pairs``, ``eval_pairs``, ``seed``, ``candidates``: ``scft_max_pairs``, ``scft_eval_pairs``, ``scft_seed``,
+    ``scft_encoder_candidates`` (the pair rule holds out what the LLM path holds out: :func:`split_pairs`).
+    """
     if rule == "pair":
         pairs = pair_rule(teacher, texts)
         train_rows, eval_rows = split_pairs(teacher, max_pairs, eval_pairs, seed)

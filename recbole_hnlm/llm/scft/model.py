@@ -48,9 +48,11 @@ def model_files(spec):
 
 
 def base_model_id(spec):
-    """What ``scft.json`` records of the base model: ``smollm2`` or an absolute path."""
-    if spec in (None, "", "smollm2"):
-        return "smollm2"
+    """What ``scft.json`` records of the base model: ``smollm2`` / ``minilm`` or an absolute path."""
+    if spec in (None, "", "smollm2", "minilm"):
+        return spec or "smollm2"
+    if spec.startswith("st:"):
+        return "st:" + os.path.abspath(os.path.expanduser(spec[3:]))
     return os.path.abspath(os.path.expanduser(spec))
 
 

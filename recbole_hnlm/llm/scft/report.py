@@ -15,6 +15,11 @@ def load_history(run_folder):
         return json.load(f)
 
 
+def _mean(values):
+    values = list(values)
+    return None if None in values else sum(values) / len(values)  # the encoder path logs no training accuracy
+
+
 def curve_rows(history, every=5):
     """One row per evaluation and per ``every`` steps: training loss / accuracy averaged since the last row."""
     rows, window = [], []
@@ -25,8 +30,8 @@ def curve_rows(history, every=5):
         window.append(h)
         if h["step"] % every == 0 or h["step"] in evals:
             rows.append({"step": h["step"], "loss": sum(w["loss"] for w in window) / len(window),
-                         "acc": sum(w["acc"] for w in window) / len(window), "lr": h["lr"],
-                         "seconds": h["seconds"], **{k: v for k, v in evals.get(h["step"], {}).items() if k != "step"}})
+                         "acc": _mean(w.get("acc") for w in window), "lr": h["lr"],
+                         "seconds": h.get("seconds"), **{k: v for k, v in evals.get(h["step"], {}).items() if k != "step"}})
             window = []
     if 0 in evals:
         rows.insert(0, dict(evals[0], loss=None, acc=None, lr=None, seconds=0.0))

@@ -40,6 +40,9 @@ class SCFTSettings:
     load_in_4bit: bool
     mixed_precision: str
     threads: Optional[int]
+    # a sentence-transformers base model (llm/scft/encoder.py)
+    encoder_label: str
+    encoder_candidates: int
     # training (Eq. 12)
     tau: float
     batch_size: int

@@ -48,7 +48,7 @@ FINGERPRINT_KEYS = (
     "scft_lora_alpha", "scft_lora_dropout", "scft_lora_targets", "scft_tau", "scft_batch_size", "scft_grad_accum",
     "scft_epochs", "scft_max_steps", "scft_max_pairs", "scft_eval_pairs", "scft_lr", "scft_weight_decay",
     "scft_scheduler", "scft_warmup_ratio", "scft_max_grad_norm", "scft_seed", "scft_label_source", "scft_dns_m",
-    "scft_mlp_lr", "scft_soft_scale",
+    "scft_mlp_lr", "scft_soft_scale", "scft_encoder_label", "scft_encoder_candidates",
 )
 CKPT_RE = re.compile(r"step-(\d+)\.pt$")
 

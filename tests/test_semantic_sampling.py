@@ -132,3 +132,38 @@ def test_alpha_curriculum_rises_with_the_trainers_epochs(demo):
             for name, kw in (("warmup", {"mix_alpha_warmup": 4}), ("zero", {"mix_alpha": 0.0}), ("full", {}))}
     assert loss["warmup"] == pytest.approx(loss["zero"], rel=1e-7)  # summation order only
     assert abs(loss["full"][0] - loss["zero"][0]) > 1e-3
+
+
+def test_alignment_warmup_keeps_the_cf_embeddings_out_of_the_alignment_at_first(demo):
+    config, model, batch, ctx = build(demo, "LightGCN_HNLM", align_warmup=4, mix_alpha=0)
+    scales = []
+    for epoch in range(6):
+        model.set_epoch(epoch)
+        scales.append(model.alignment_scale())
+    assert scales == pytest.approx([0, 0.25, 0.5, 0.75, 1, 1])
+    for epoch, cf_moves in ((0, False), (2, True)):
+        model.zero_grad()
+        model.set_epoch(epoch)
+        align, anchor = model.calculate_loss(batch)[-2:]
+        assert (float(align) == 0) == (epoch == 0)
+        anchor.backward()
+        assert model.projector.net[0].weight.grad.abs().sum() > 0  # the projector learns from epoch 0
+        grad = model.item_embedding.weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == cf_moves
+
+
+def test_norm_floor_stops_short_embeddings_from_being_stretched():
+    from recbole_hnlm.model.layers import info_nce, info_nce_in_batch, unit_or_short
+
+    torch.manual_seed(0)
+    q, c = torch.randn(6, 8), torch.randn(6, 3, 8)
+    assert float(info_nce(q, c, 0.2, floor=1e-6)) == pytest.approx(float(info_nce(q, c, 0.2)), rel=1e-6)
+    short = unit_or_short(q * 0.01, floor=1.0)
+    assert torch.allclose(short.norm(dim=-1), q.norm(dim=-1) * 0.01)
+    # the gradient of a short embedding is bounded by the floor, not 1 / its norm
+    grads = {}
+    for floor in (0.0, 1.0):
+        x = (q * 0.01).requires_grad_()
+        info_nce_in_batch(x, c[:, 0], 0.2, floor).backward()
+        grads[floor] = x.grad.norm()
+    assert grads[0.0] > 20 * grads[1.0]

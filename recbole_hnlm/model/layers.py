@@ -39,20 +39,29 @@ def mix_negative(e_neg, e_hard, alpha):
     return (1.0 - alpha) * e_neg + alpha * e_hard
 
 
-def info_nce(query, candidates, tau):
+def unit_or_short(x, floor=0.0):
+    """``x / max(||x||, floor)`` row-wise: L2-normalised, except that rows shorter than ``floor`` are
+    divided by ``floor`` (not stretched to length 1). ``floor = 0`` is plain L2 normalisation."""
+    if not floor:
+        return F.normalize(x, dim=-1)
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(floor)
+
+
+def info_nce(query, candidates, tau, floor=0.0):
     """InfoNCE with cosine similarity / tau; ``candidates[:, 0]`` is the positive (HNLM Eq. 9).
 
     ``query`` B x d, ``candidates`` B x M x d. Returns the mean of -log softmax at the positive.
+    ``floor`` > 0 replaces the cosine by :func:`unit_or_short` products.
     """
-    q = F.normalize(query, dim=-1).unsqueeze(1)
-    c = F.normalize(candidates, dim=-1)
+    q = unit_or_short(query, floor).unsqueeze(1)
+    c = unit_or_short(candidates, floor)
     logits = (q * c).sum(-1) / tau
     return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
 
 
-def info_nce_in_batch(query, keys, tau):
+def info_nce_in_batch(query, keys, tau, floor=0.0):
     """InfoNCE where row i of ``keys`` is the positive of query i and the other rows its negatives."""
-    logits = F.normalize(query, dim=-1) @ F.normalize(keys, dim=-1).T / tau
+    logits = unit_or_short(query, floor) @ unit_or_short(keys, floor).T / tau
     return F.cross_entropy(logits, torch.arange(len(query), device=query.device))
 
 

@@ -61,3 +61,17 @@ def test_sampler_false_negatives_reports_every_sampler(tmp_path):
     rows = re.findall(r"^\| (\w+) \| (.+?) \| ([0-9.]+)% \|$", out, flags=re.M)
     assert [name for name, _, _ in rows] == ["rns", "dns", "dns", "dns", "mixgcf", "mixgcf", "ahns"]
     assert all(0.0 <= float(share) <= 100.0 for _, _, share in rows)
+
+
+def test_paired_prints_valid_and_test_differences_with_the_paired_ttest(tmp_path):
+    from scipy import stats
+
+    header = "dataset,model,variant,run,seed,valid_ndcg@20,test_ndcg@20,valid_recall@20,test_recall@20\n"
+    rows = [("LightGCN_HNLM", "default", s, v) for s, v in ((1, 0.30), (2, 0.31), (3, 0.33))] + \
+           [("LightGCN_HNLM", "floor1", s, v) for s, v in ((1, 0.32), (2, 0.32), (3, 0.36))]
+    csv = tmp_path / "g.csv"
+    csv.write_text(header + "".join(f"ml-100k,{m},{var},{m},{s},{v},{v + 0.1},{v},{v}\n" for m, var, s, v in rows))
+    out = run_script("paired.py", csv, "LightGCN_HNLM:floor1", "LightGCN_HNLM")
+    p = stats.ttest_rel([0.32, 0.32, 0.36], [0.30, 0.31, 0.33]).pvalue
+    line = next(x for x in out.splitlines() if x.startswith("| ml-100k |"))
+    assert "0.3333 ± 0.0231 vs 0.3133 ± 0.0153 (+0.0200, p " in line and f"{p:.3f}" in line and ", 3)" in line

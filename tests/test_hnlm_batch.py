@@ -26,9 +26,9 @@ def test_projecting_distinct_rows_gives_the_per_row_losses(data_root, n_hard):
         # the straightforward form: the projector over every pair's row
         e_hard = match_norm(model.projector(model.semantic.lookup(user, pos)), neg_e)
         want_mixed = mix_negative(neg_e, e_hard, 0.2)
-        want_align = 0.1 * info_nce(u_e, torch.stack([pos_e, e_hard], dim=1), model.align_tau)
+        want_align = 0.1 * info_nce(u_e, torch.stack([pos_e, e_hard], dim=1), model.align_tau, model.align_norm_floor)
         text = model.projector(model.anchor_text.lookup(user, pos))
-        want_anchor = 0.1 * info_nce_in_batch(text, pos_e, model.align_tau)
+        want_anchor = 0.1 * info_nce_in_batch(text, pos_e, model.align_tau, model.align_norm_floor)
         distinct, _ = model.semantic.rows(user, pos)
     assert len(distinct) < len(user)  # the batch shares rows, so there was something to save
     assert torch.allclose(mixed, want_mixed, atol=1e-6, rtol=0)
@@ -41,7 +41,7 @@ def _anchor(model, user, pos, u_all, i_all):
 
 def test_bounded_anchor_is_the_infonce_of_a_random_subset(data_root):
     model, user, pos, _ = _model_and_batch(data_root, mix_alpha=0.0, anchor_weight=0.5, anchor_max_items=16,
-                                           anchor_distinct=True)
+                                           anchor_distinct=True, align_norm_floor=0.0)
     with torch.no_grad():
         u_all, i_all = model.propagate()
         torch.manual_seed(3)
@@ -50,7 +50,7 @@ def test_bounded_anchor_is_the_infonce_of_a_random_subset(data_root):
         items = torch.unique(pos)
         items = items[torch.randperm(len(items))[:16].sort().values]
         text = model.projector(model.anchor_text.lookup(user[:16], items))
-        want = 0.5 * info_nce_in_batch(text, i_all[items], model.align_tau)
+        want = 0.5 * info_nce_in_batch(text, i_all[items], model.align_tau, model.align_norm_floor)
         # by hand: softmax over the 16 x 16 cosine logits, -log at the diagonal
         q = torch.nn.functional.normalize(text, dim=-1)
         k = torch.nn.functional.normalize(i_all[items], dim=-1)

@@ -51,7 +51,7 @@ def test_distinct_anchor_takes_each_positive_item_once(data_root):
         _, _, anchor = model.semantic_terms(user, pos, u_all[user], i_all[pos], i_all[neg])
         items = torch.unique(pos)  # sorted, as first_occurrence orders them
         text = model.projector(model.anchor_text.lookup(user[: len(items)], items))
-        want = 0.1 * info_nce_in_batch(text, i_all[items], model.align_tau)
+        want = 0.1 * info_nce_in_batch(text, i_all[items], model.align_tau, model.align_norm_floor)
         model.anchor_distinct = False
         _, _, every_pair = model.semantic_terms(user, pos, u_all[user], i_all[pos], i_all[neg])
     assert torch.allclose(anchor, want) and not torch.allclose(anchor, every_pair)

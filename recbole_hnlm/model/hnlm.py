@@ -28,7 +28,8 @@ Config switches (defaults in ``recbole_hnlm/properties/hnlm.yaml``, and ``hnlm_m
 
 ``mix_alpha`` (alpha, HNLM Eq. 7), ``align_weight`` (lambda1, HNLM Eq. 10), ``align_tau`` (tau, HNLM Eq. 9),
 ``n_hard`` (negatives averaged, HNLM Eq. 5), ``projector_hidden`` (HNLM Eq. 6), and the three guards against
-the collapse of the literal equations (README.md#the-trap-in-eq-6-9-and-the-guards):
+the collapse of the literal equations (README.md#the-trap-in-eq-6-9-and-the-guards), and one against
+the alignment terms drowning BPR:
 
 * ``hard_norm``: ``match`` rescales e_hard to the sampled negative's norm; ``none`` is the paper's form;
 * ``projector_grad``: ``anchor`` trains the projector only through the anchor loss (e_hard is a
@@ -37,12 +38,16 @@ the collapse of the literal equations (README.md#the-trap-in-eq-6-9-and-the-guar
   embedding (RLMRec-style), which gives the projector a meaning; 0 is the paper's form.
   ``anchor_distinct`` takes each of the batch's positive items once (by default every pair counts,
   so an item that is the positive of several pairs is also its own in-batch negative);
-  ``anchor_max_items`` bounds its rows (a random subset, torch RNG) so its logits stay small.
+  ``anchor_max_items`` bounds its rows (a random subset, torch RNG) so its logits stay small;
+* ``align_norm_floor``: HNLM Eq. 9 and the anchor divide each vector by max(norm, floor) instead of its
+  norm. A cosine's gradient on an embedding grows as 1 / norm, so with RecBole's short initial
+  embeddings and a small learning rate the two alignment terms outweigh BPR and it never learns
+  (results/lr-probe.md); 0 is the paper's cosine.
 
 The projector (HNLM Eq. 6) runs once per batch over the distinct rows it needs (distinct negative items,
 distinct positive items) and the pairs gather from them.
 
-``hnlm_literal: True`` selects the paper's form of all three at once.
+``hnlm_literal: True`` selects the paper's form of all four at once.
 With ``mix_alpha = 0``, ``align_weight = 0``, ``anchor_weight = 0`` and ``neg_sampler: rns`` the model is its
 backbone, number for number (``tests/test_models.py::test_switched_off_hnlm_equals_its_backbone``).
 """
@@ -91,8 +96,8 @@ class HardNegativeMixin:
         self.align_weight = config["align_weight"]
         self.align_tau = config["align_tau"]
         self.align_warmup = config["align_warmup"]
-        self.align_norm_floor = config["align_norm_floor"]
         literal = config["hnlm_literal"]
+        self.align_norm_floor = 0.0 if literal else config["align_norm_floor"]
         self.hard_norm = "none" if literal else config["hard_norm"]
         self.projector_grad = "all" if literal else config["projector_grad"]
         self.anchor_weight = 0.0 if literal else config["anchor_weight"]

@@ -15,8 +15,10 @@ def test_bench_llm_local_smoke_reports_tokens_per_second_against_the_limit(tmp_p
     assert [r["batch_size"] for r in rows] == [1, 4]
     for r in rows:
         assert r["generated_tokens"] == 4 * 8 and r["tokens_per_s"] > 0 and r["prompt_tokens"] > 0
-        assert r["limit_tokens_per_s"] == pytest.approx(min(
-            r["batch_size"] * rep["copy_gbs"] * 1e9 / (rep["params"] * rep["bytes_per_param"]),
-            rep["gflops"] * 1e9 / (2 * rep["params"])))
+        step = [max(rep["params"] * rep["bytes_per_param"] / (rep["copy_gbs"] * 1e9),
+                    2 * rep["params"] * b / (rep["gflops"] * 1e9)) for b in [r["batch_size"]] * (4 // r["batch_size"])]
+        bound = 2 * rep["params"] * r["prompt_tokens"] / (rep["gflops"] * 1e9) + 8 * sum(step)
+        assert r["limit_s"] == pytest.approx(bound) and r["share_of_limit"] == pytest.approx(bound / r["wall_s"])
+        assert r["limit_tokens_per_s"] == pytest.approx(32 / bound)
     assert rep["embedder"]["texts"] == 32 and rep["embedder"]["texts_per_s"] > 0
     assert "| 4 |" in out and "texts/s" in out

@@ -167,3 +167,13 @@ def test_norm_floor_stops_short_embeddings_from_being_stretched():
         info_nce_in_batch(x, c[:, 0], 0.2, floor).backward()
         grads[floor] = x.grad.norm()
     assert grads[0.0] > 20 * grads[1.0]
+
+
+def test_gathered_dots_equal_the_full_gather_in_any_chunking():
+    from recbole_hnlm.sampler.semantic import gathered_dots
+
+    torch.manual_seed(0)
+    table, index, query = torch.randn(50, 8), torch.randint(50, (37, 5)), torch.randn(37, 8)
+    want = (table[index] * query.unsqueeze(1)).sum(-1)
+    for chunk in (1, 7, 37, 256):
+        assert torch.allclose(gathered_dots(table, index, query, chunk=chunk), want, atol=1e-6)

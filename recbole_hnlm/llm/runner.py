@@ -268,7 +268,7 @@ class LLMRun:
         """Write ``llm_summary.json`` in the output folder and log one line per stage."""
         summary = self.summary()
         path = os.path.join(self.out_dir, "llm_summary.json")
-        tmp = path + ".tmp"
+        tmp = f"{path}.{os.getpid()}.tmp"  # two runs on one output folder each write their own, then replace
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, ensure_ascii=False)
         os.replace(tmp, path)

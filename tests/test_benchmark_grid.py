@@ -160,7 +160,7 @@ def test_missing_inputs_are_skipped_not_failed(tmp_path, monkeypatch):
 
 def test_records_are_written_atomically(tmp_path):
     path = str(tmp_path / "a" / "b.json")
-    runner.atomic_write_json(path, {"x": 1})
+    runner.write_record(path, {"x": 1})
     assert json.load(open(path)) == {"x": 1}
     assert os.listdir(tmp_path / "a") == ["b.json"]
 

@@ -28,6 +28,7 @@ import time
 import traceback
 
 from recbole_hnlm.benchmark.grid import Cell, Run
+from recbole_hnlm.files import atomic_write_json
 from recbole_hnlm.quick_start import RunHooks, run_recbole_hnlm
 from recbole_hnlm.utils import recbole_backbones
 
@@ -37,12 +38,10 @@ CSV_METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
 
 
 # ----- storage ------------------------------------------------------------------------------------
-def atomic_write_json(path, obj):
+def write_record(path, obj):
+    """A record or a cell spec, written atomically (the folder made first)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, default=_json_default)
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, indent=1, sort_keys=True, default=_json_default)
 
 
 def _json_default(obj):
@@ -81,7 +80,7 @@ class RawStore:
 
     def write(self, cell, record):
         failed = record.get("status") != "ok"
-        atomic_write_json(self.path(cell, failed), record)
+        write_record(self.path(cell, failed), record)
         if not failed and os.path.isfile(self.path(cell, True)):
             os.remove(self.path(cell, True))
 
@@ -335,7 +334,7 @@ def _run_in_child(cell, probes, store, timeout, threads):
     started = time.time()
     work = tempfile.mkdtemp(prefix="hnlm-bench-cell-")
     spec, out = os.path.join(work, "spec.json"), os.path.join(work, "record.json")
-    atomic_write_json(spec, {"cell": cell_to_dict(cell), "probes": list(probes), "threads": threads})
+    write_record(spec, {"cell": cell_to_dict(cell), "probes": list(probes), "threads": threads})
     log_path = store.log_path(cell)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     try:
@@ -379,7 +378,7 @@ def child_main(spec_path, out_path):
     except Exception as e:  # recorded, the parent goes on with the next cell
         traceback.print_exc()
         record = failure_record(cell, f"{type(e).__name__}: {e}", traceback.format_exc(), time.time() - started)
-    atomic_write_json(out_path, record)
+    write_record(out_path, record)
     return 0 if record["status"] == "ok" else 1
 
 

@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from recbole_hnlm.files import atomic_write_json
+
 FORMAT = "recbole-hnlm-features"
 VERSION = 1
 GRANULARITIES = ("pair", "user", "item")
@@ -77,13 +79,6 @@ def folder_lock(path, what="this folder"):
 def _atomic_save(path, array):
     tmp = f"{path}.tmp.npy"
     np.save(tmp, array)
-    os.replace(tmp, path)
-
-
-def _atomic_json(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
 
 
@@ -139,7 +134,7 @@ class FeatureWriter:
                     f"(on disk {old}, asked {self.header}); remove {self.directory} or use another name"
                 )
         else:
-            _atomic_json(header_path, self.header)
+            atomic_write_json(header_path, self.header, indent=2, sort_keys=True)
         self.done = set()
         self._n_parts = 0
         for part in self._part_files():
@@ -214,7 +209,7 @@ class FeatureWriter:
             "key_fields": KEY_FIELDS[self.header["granularity"]],
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
-        _atomic_json(os.path.join(self.directory, "meta.json"), meta)
+        atomic_write_json(os.path.join(self.directory, "meta.json"), meta, indent=2, sort_keys=True)
         for part in parts:
             os.remove(part)
         os.remove(os.path.join(self.parts_dir, "header.json"))

@@ -7,7 +7,6 @@ answer committed as soon as it is parsed. An answer that is not valid JSON is re
 (:func:`~recbole_hnlm.llm.answers.parse_json_answer`) or sent back once more (``llm_json_retries``)
 with the ``json_repair`` prompt; what still fails is stored as failed and listed in the summary.
 """
-import json
 import logging
 import os
 import time
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from recbole_hnlm.features import folder_lock
+from recbole_hnlm.files import atomic_write_json
 from recbole_hnlm.llm.answers import AnswerError, parse_json_answer
 from recbole_hnlm.llm.backends import BackendError, ChatRequest, build_chat_backend, chat_model_id
 from recbole_hnlm.llm.store import AnswerStore, input_hash
@@ -268,10 +268,7 @@ class LLMRun:
         """Write ``llm_summary.json`` in the output folder and log one line per stage."""
         summary = self.summary()
         path = os.path.join(self.out_dir, "llm_summary.json")
-        tmp = f"{path}.{os.getpid()}.tmp"  # two runs on one output folder each write their own, then replace
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2, ensure_ascii=False)
-        os.replace(tmp, path)
+        atomic_write_json(path, summary, indent=2, ensure_ascii=False)
         for s in self.stats.values():
             self.logger.info(("[dry run] " if self.dry_run else "") + s.line())
             if s.new_failed or s.cached_failed:

@@ -27,6 +27,7 @@ import signal
 import tempfile
 import threading
 
+from ...files import atomic_write_json
 from ..atomic import ATOMIC_TYPES
 from .errors import ConvertError
 from .text import clean_text, format_float
@@ -52,17 +53,6 @@ def _read_json(path):
         return data if isinstance(data, dict) else None
     except (OSError, ValueError):
         return None
-
-
-def _write_json(path, data):
-    """Write ``data`` to ``path`` atomically (a temporary file renamed over it)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _alive(pid):
@@ -100,7 +90,7 @@ class AtomicOutput:
         self._catch_signals()  # before the partial folder exists, so a signal can never leave it behind
         try:
             self.tmp = tempfile.mkdtemp(prefix=f".{self.name}.partial-", dir=self.parent)
-            _write_json(os.path.join(self.tmp, PARTIAL_MARKER), {"pid": os.getpid(), "dataset": self.name})
+            atomic_write_json(os.path.join(self.tmp, PARTIAL_MARKER), {"pid": os.getpid(), "dataset": self.name}, indent=1)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -151,7 +141,7 @@ class AtomicOutput:
                 logger.warning("%s: finished an interrupted swap from %s", self.final, partial)
             else:
                 marker.pop("pending")
-                _write_json(marker_path, marker)
+                atomic_write_json(marker_path, marker, indent=1)
                 logger.warning("%s: an interrupted swap's folder %s is gone; the files listed in %s are kept as they are",
                                self.final, partial, MARKER)
         stray = os.path.join(self.final, PARTIAL_MARKER)
@@ -191,8 +181,8 @@ class AtomicOutput:
                 os.remove(os.path.join(self.tmp, entry))
         new_files = sorted(e for e in os.listdir(self.tmp) if e != PARTIAL_MARKER)
         if not os.path.exists(self.final):
-            _write_json(os.path.join(self.tmp, MARKER), {"written_by": __package__, "dataset": self.name,
-                                                        "files": new_files})
+            atomic_write_json(os.path.join(self.tmp, MARKER), {"written_by": __package__, "dataset": self.name,
+                                                        "files": new_files}, indent=1)
             os.rename(self.tmp, self.final)
             os.remove(os.path.join(self.final, PARTIAL_MARKER))
         else:
@@ -202,10 +192,10 @@ class AtomicOutput:
                     f"{self.final}: {', '.join(conflicts)} would be overwritten but was not written by the converter "
                     f"(not listed in {MARKER}); move it away or choose another --output")
             info = _read_json(os.path.join(self.tmp, PARTIAL_MARKER))
-            _write_json(os.path.join(self.tmp, PARTIAL_MARKER), dict(info, files=new_files))
-            _write_json(os.path.join(self.final, MARKER), {
+            atomic_write_json(os.path.join(self.tmp, PARTIAL_MARKER), dict(info, files=new_files), indent=1)
+            atomic_write_json(os.path.join(self.final, MARKER), {
                 "written_by": __package__, "dataset": self.name, "files": sorted(self.old_files | set(new_files)),
-                "pending": os.path.basename(self.tmp)})
+                "pending": os.path.basename(self.tmp)}, indent=1)
             partial, self.tmp = self.tmp, None  # from here the swap owns it: finished now or by the next run
             _finish_swap(self.final, partial)
         self.committed = True
@@ -252,7 +242,7 @@ def _finish_swap(final, partial):
         if os.path.isfile(path) or os.path.islink(path):
             os.remove(path)
     marker.pop("pending", None)
-    _write_json(os.path.join(final, MARKER), dict(marker, files=sorted(new_files)))
+    atomic_write_json(os.path.join(final, MARKER), dict(marker, files=sorted(new_files)), indent=1)
     shutil.rmtree(partial, ignore_errors=True)
 
 

@@ -10,9 +10,7 @@ the dataset's yamls, ``--config_files`` and ``--key=value``. The training split 
 the same config as training the recommender (``eval_args``, ``seed``); the teacher must share it.
 """
 import argparse
-import logging
 import os
-import sys
 
 from recbole_hnlm.config import PROPERTIES_DIR
 

@@ -27,13 +27,13 @@ import torch
 from sentence_transformers.evaluation import SentenceEvaluator
 
 from recbole_hnlm.llm.scft.data import distinct_label_batches
+from recbole_hnlm.files import atomic_write_json
 from recbole_hnlm.llm.scft.encoder_labels import encoder_pairs, query_vectors
 from recbole_hnlm.llm.scft.settings import SCFTSettings
 from recbole_hnlm.llm.scft.teacher import teacher_data
 from recbole_hnlm.llm.scft.texts import run_texts
 from recbole_hnlm.llm.scft.train import (
     ResumeError,
-    _atomic_json,
     fingerprint,
     in_batch_accuracy,
     run_dir,
@@ -174,7 +174,7 @@ def finetune_encoder(config, ctx):
             raise ResumeError(f"{run_file}: made with other settings ({', '.join(diff)}); use another "
                               f"--scft_run, or remove {out} to start over")
     else:
-        _atomic_json(run_file, {"fingerprint": fp, "settings": settings})
+        atomic_write_json(run_file, {"fingerprint": fp, "settings": settings}, indent=2, sort_keys=True)
 
     final = os.path.join(out, FINAL_DIR)
     summary_path = os.path.join(out, "summary.json")
@@ -206,7 +206,7 @@ def finetune_encoder(config, ctx):
             h.get("step") == state.global_step and "eval_acc" in h for h in state.log_history):
         trainer.evaluate()  # the end of training is always evaluated
     history = history_rows(state.log_history)
-    _atomic_json(os.path.join(out, "history.json"), history)
+    atomic_write_json(os.path.join(out, "history.json"), history, indent=2, sort_keys=True)
     summary = {"run_dir": out, "step": state.global_step, "total_steps": state.max_steps,
                "new_steps": state.global_step - (int(resume.rsplit("-", 1)[-1]) if resume else 0),
                "train_pairs": len(train), "eval_pairs": len(held_out), "labels": s.encoder_label,
@@ -219,7 +219,7 @@ def finetune_encoder(config, ctx):
     else:
         logger.info(f"SCFT encoder: stopped at step {state.global_step} of {state.max_steps}; "
                     f"run the same command again to continue")
-    _atomic_json(summary_path, summary)
+    atomic_write_json(summary_path, summary, indent=2, sort_keys=True)
     return summary
 
 

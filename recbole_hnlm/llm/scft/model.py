@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from recbole_hnlm.checkpoint import load_file
+from recbole_hnlm.files import atomic_write_json
 from recbole_hnlm.llm.scft.settings import SCFTSettings
 from recbole_hnlm.model.layers import Projector
 
@@ -203,10 +204,7 @@ def save_scft(model, directory, meta):
     torch.save(model.cf_mlp.state_dict(), os.path.join(directory, MLP_FILE))
     meta = dict(meta, cf_dim=model.cf_dim, soft_tokens=model.soft_tokens, hidden_size=model.hidden_size,
                 mlp_hidden=int(model.cf_mlp.net[0].out_features))
-    tmp = os.path.join(directory, META_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2, sort_keys=True)
-    os.replace(tmp, os.path.join(directory, META_FILE))
+    atomic_write_json(os.path.join(directory, META_FILE), meta, indent=2, sort_keys=True)
 
 
 def read_meta(directory):

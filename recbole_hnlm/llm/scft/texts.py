@@ -16,6 +16,8 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 
+from recbole_hnlm.files import atomic_write_json
+
 
 @dataclass
 class Texts:
@@ -82,10 +84,7 @@ def run_texts(config, ctx, path, is_main=True):
     """
     if is_main and not os.path.isfile(path):
         texts = profile_texts(config, ctx)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(asdict(texts), f, ensure_ascii=False)
-        os.replace(tmp, path)
+        atomic_write_json(path, asdict(texts), ensure_ascii=False)
         return texts
     return load_texts(path)
 

@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from recbole_hnlm.checkpoint import load_file
+from recbole_hnlm.files import atomic_write_json
 from recbole_hnlm.llm.scft.data import (
     PROMPT_VERSION,
     Collate,
@@ -94,13 +95,6 @@ def checkpoints(directory):
         if m:
             found.append((int(m.group(1)), path))
     return sorted(found)
-
-
-def _atomic_json(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 class Schedule:
@@ -284,7 +278,7 @@ def finetune(config, ctx, accelerator=None, on_step=None):
         os.replace(path + ".tmp", path)
         for _, old in checkpoints(out)[: -s.keep_checkpoints]:
             os.remove(old)
-        _atomic_json(os.path.join(out, "history.json"), history)
+        atomic_write_json(os.path.join(out, "history.json"), history, indent=2, sort_keys=True)
 
     def run_eval():
         if acc.is_main_process and eval_batches:
@@ -369,13 +363,13 @@ def finetune(config, ctx, accelerator=None, on_step=None):
                     "tau": tau, "steps": step, "trained_on": config["dataset"], "teacher": teacher.info,
                     "fingerprint": fp}
             save_scft(core, os.path.join(out, "final"), meta)
-            _atomic_json(os.path.join(out, "history.json"), history)
+            atomic_write_json(os.path.join(out, "history.json"), history, indent=2, sort_keys=True)
             logger.info(f"SCFT: finished {step} steps in {seconds:.0f}s; model in {os.path.join(out, 'final')}")
         summary["model_dir"] = os.path.join(out, "final")
     else:
         logger.info(f"SCFT: stopped at step {step} of {schedule.total}; run the same command again to continue")
     if acc.is_main_process:
-        _atomic_json(os.path.join(out, "summary.json"), summary)
+        atomic_write_json(os.path.join(out, "summary.json"), summary, indent=2, sort_keys=True)
     acc.wait_for_everyone()
     return summary
 

@@ -55,8 +55,8 @@ class CpuDistributedMixin:
 
 
 def with_plugin_mixins(trainer_class):
-    """``trainer_class`` with :class:`EpochRecorderMixin` and :class:`CheckpointShimMixin` in front (one subclass
-    per class)."""
+    """``trainer_class`` with :class:`EpochRecorderMixin`, :class:`CheckpointShimMixin` and
+    :class:`CpuDistributedMixin` in front (one subclass per class)."""
     if issubclass(trainer_class, CheckpointShimMixin):
         return trainer_class
     if trainer_class not in _shimmed:

@@ -134,24 +134,6 @@ def test_alpha_curriculum_rises_with_the_trainers_epochs(demo):
     assert abs(loss["full"][0] - loss["zero"][0]) > 1e-3
 
 
-def test_alignment_warmup_keeps_the_cf_embeddings_out_of_the_alignment_at_first(demo):
-    config, model, batch, ctx = build(demo, "LightGCN_HNLM", align_warmup=4, mix_alpha=0)
-    scales = []
-    for epoch in range(6):
-        model.set_epoch(epoch)
-        scales.append(model.alignment_scale())
-    assert scales == pytest.approx([0, 0.25, 0.5, 0.75, 1, 1])
-    for epoch, cf_moves in ((0, False), (2, True)):
-        model.zero_grad()
-        model.set_epoch(epoch)
-        align, anchor = model.calculate_loss(batch)[-2:]
-        assert (float(align.detach()) == 0) == (epoch == 0)
-        anchor.backward()
-        assert model.projector.net[0].weight.grad.abs().sum() > 0  # the projector learns from epoch 0
-        grad = model.item_embedding.weight.grad
-        assert (grad is not None and grad.abs().sum() > 0) == cf_moves
-
-
 def test_norm_floor_stops_short_embeddings_from_being_stretched():
     from recbole_hnlm.model.layers import info_nce, info_nce_in_batch, unit_or_short
 

@@ -14,6 +14,5 @@ run() {
 }
 run lightgcn --model=LightGCN
 run hnlm --model=LightGCN_HNLM
-run hnlm-align_warmup5 --model=LightGCN_HNLM --align_warmup=5
 run hnlm-floor1 --model=LightGCN_HNLM --align_norm_floor=1.0
 python benchmarks/probes/epoch_table.py "$out"/"$ds"-*.log

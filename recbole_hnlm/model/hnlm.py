@@ -95,7 +95,6 @@ class HardNegativeMixin:
         self.epoch = 0
         self.align_weight = config["align_weight"]
         self.align_tau = config["align_tau"]
-        self.align_warmup = config["align_warmup"]
         literal = config["hnlm_literal"]
         self.align_norm_floor = 0.0 if literal else config["align_norm_floor"]
         self.hard_norm = "none" if literal else config["hard_norm"]
@@ -124,15 +123,8 @@ class HardNegativeMixin:
             self.projector.to(self.device)
 
     def set_epoch(self, epoch):
-        """Called by the trainer before each training epoch (``mix_alpha_warmup``, ``align_warmup``)."""
+        """Called by the trainer before each training epoch (the alpha curriculum, ``mix_alpha_warmup``)."""
         self.epoch = epoch
-
-    def alignment_scale(self):
-        """Factor on the alignment and anchor weights this epoch: rising linearly from 0 over ``align_warmup``
-        epochs (BPR shapes the CF embeddings first), then 1."""
-        if not self.align_warmup:
-            return 1.0
-        return min(1.0, self.epoch / self.align_warmup)
 
     def current_alpha(self):
         """alpha of HNLM Eq. 7 this epoch: rising linearly from 0 over ``mix_alpha_warmup`` epochs, then ``mix_alpha``."""
@@ -187,20 +179,17 @@ class HardNegativeMixin:
             e_hard = match_norm(e_hard, neg_e)
         alpha = self.current_alpha()
         mixed = mix_negative(neg_e, e_hard, alpha) if alpha else neg_e
-        scale, floor = self.alignment_scale(), self.align_norm_floor
+        floor = self.align_norm_floor
         align = zero
-        if self.align_weight and scale:
-            align = scale * self.align_weight * info_nce(
-                u_e, torch.stack([pos_e, e_hard], dim=1), self.align_tau, floor)
+        if self.align_weight:
+            align = self.align_weight * info_nce(u_e, torch.stack([pos_e, e_hard], dim=1), self.align_tau, floor)
         anchor = zero
         if self.anchor_weight:
             rows = self.anchor_rows(pos_item)
             user, pos_item, pos_e = user[rows], pos_item[rows], pos_e[rows]
             text_pos = self.project(self.anchor_text, user, pos_item)
             target = pos_e if self.anchor_cf_grad else pos_e.detach()  # False: it trains the projector only
-            if not scale:  # the projector still learns during the warm-up; the CF embeddings do not
-                target, scale = target.detach(), 1.0
-            anchor = scale * self.anchor_weight * info_nce_in_batch(text_pos, target, self.align_tau, floor)
+            anchor = self.anchor_weight * info_nce_in_batch(text_pos, target, self.align_tau, floor)
         return mixed, align, anchor
 
     def loss_and_negatives(self, interaction):

@@ -159,3 +159,20 @@ def test_gathered_dots_equal_the_full_gather_in_any_chunking():
     want = (table[index] * query.unsqueeze(1)).sum(-1)
     for chunk in (1, 7, 37, 256):
         assert torch.allclose(gathered_dots(table, index, query, chunk=chunk), want, atol=1e-6)
+
+
+def test_above_positive_guard_keeps_a_semantic_negative_scored_above_the_positive_out_of_the_mix(demo):
+    config, model, batch, ctx = build(demo, "LightGCN_HNLM", guard_above_positive=True, mix_alpha=0.25)
+    user, pos = ctx.user[:8], ctx.pos_item[:8]
+    with torch.no_grad():
+        e_hard = model.hard_embedding(user, pos)
+    neg_e = torch.randn_like(e_hard)
+    e_hard = e_hard * (neg_e.norm(dim=-1, keepdim=True) / e_hard.norm(dim=-1, keepdim=True))  # hard_norm: match
+    u_e = e_hard.clone()
+    pos_e = torch.cat([-e_hard[:4], 3 * e_hard[4:]])  # rows 0-3: u . e_hard > u . e_pos; rows 4-7: below
+    mixed, _, _ = model.semantic_terms(user, pos, u_e, pos_e, neg_e)
+    assert torch.allclose(mixed[:4], neg_e[:4])  # ruled out: the sampled negative alone
+    assert torch.allclose(mixed[4:], 0.75 * neg_e[4:] + 0.25 * e_hard[4:], atol=1e-5)
+    model.guard_above_positive = False
+    mixed, _, _ = model.semantic_terms(user, pos, u_e, pos_e, neg_e)
+    assert torch.allclose(mixed, 0.75 * neg_e + 0.25 * e_hard, atol=1e-5)

@@ -44,6 +44,9 @@ the alignment terms drowning BPR:
   embeddings and a small learning rate the two alignment terms outweigh BPR and it never learns
   (results/lr-probe.md); 0 is the paper's cosine.
 
+``guard_above_positive`` (the samplers' false-negative guard, ``sampler/candidates.py``) also applies to the
+semantic negative: a pair whose e_hard the model scores above its positive is not mixed (HNLM Eq. 7).
+
 The projector (HNLM Eq. 6) runs once per batch over the distinct rows it needs (distinct negative items,
 distinct positive items) and the pairs gather from them.
 
@@ -103,6 +106,7 @@ class HardNegativeMixin:
         self.anchor_distinct = config["anchor_distinct"]
         self.anchor_max_items = config["anchor_max_items"]
         self.anchor_cf_grad = config["anchor_cf_grad"]
+        self.guard_above_positive = config["guard_above_positive"]
         self.neg_sampler = build_sampler(config, dataset).to(self.device)
         self.semantic = self.anchor_text = self.projector = None
         if self.uses_features(config):
@@ -178,7 +182,7 @@ class HardNegativeMixin:
         if self.hard_norm == "match":
             e_hard = match_norm(e_hard, neg_e)
         alpha = self.current_alpha()
-        mixed = mix_negative(neg_e, e_hard, alpha) if alpha else neg_e
+        mixed = mix_negative(neg_e, self.guarded_hard(u_e, pos_e, neg_e, e_hard), alpha) if alpha else neg_e
         floor = self.align_norm_floor
         align = zero
         if self.align_weight:
@@ -191,6 +195,14 @@ class HardNegativeMixin:
             target = pos_e if self.anchor_cf_grad else pos_e.detach()  # False: it trains the projector only
             anchor = self.anchor_weight * info_nce_in_batch(text_pos, target, self.align_tau, floor)
         return mixed, align, anchor
+
+    def guarded_hard(self, u_e, pos_e, neg_e, e_hard):
+        """e_hard, except where ``guard_above_positive`` rules it out as a likely false negative: where the
+        model scores it above the positive, the pair's sampled negative stands in (no semantic mixing)."""
+        if not self.guard_above_positive:
+            return e_hard
+        above = (u_e * e_hard).sum(-1, keepdim=True) > (u_e * pos_e).sum(-1, keepdim=True)
+        return torch.where(above, neg_e, e_hard)
 
     def loss_and_negatives(self, interaction):
         """(loss parts, the item each pair's negative came from): one training step's work."""

@@ -119,7 +119,7 @@ def test_hnlm_model_with_a_hard_sampler(data_root):
 
     from recbole_hnlm.model.layers import match_norm
 
-    cfg = base_config(data_root, neg_sampler="dns", dns_m=8)
+    cfg = base_config(data_root, neg_sampler="dns", dns_m=8, mix_alpha=0.2, guard_above_positive=False)
     config, _, train_data, _, _ = prepare(model="LightGCN_HNLM", config_dict=cfg)
     model = get_model("LightGCN_HNLM")(config, train_data.dataset)
     batch = next(iter(train_data))

@@ -18,7 +18,8 @@ def _model_and_batch(data_root, **overrides):
 @pytest.mark.parametrize("n_hard", [1, 2])
 def test_projecting_distinct_rows_gives_the_per_row_losses(data_root, n_hard):
     model, user, pos, neg = _model_and_batch(data_root, mix_alpha=0.2, align_weight=0.1, anchor_weight=0.1,
-                                             n_hard=n_hard, anchor_max_items=0)
+                                             n_hard=n_hard, anchor_max_items=0,
+                                             guard_above_positive=False)
     with torch.no_grad():
         u_all, i_all = model.propagate()
         u_e, pos_e, neg_e = u_all[user], i_all[pos], i_all[neg]

@@ -20,8 +20,9 @@ def config(tmp_path, model, **kw):
 @pytest.mark.parametrize("backbone", ["MF", "LightGCN", "NGCF", "SGL"])
 def test_hnlm_models_get_the_shared_hnlm_defaults(tmp_path, backbone):
     c = config(tmp_path, f"{backbone}_HNLM")
-    assert (c["mix_alpha"], c["align_weight"], c["anchor_weight"]) == (0.2, 0.05, 0.1)
-    assert c["neg_sampler"] == "rns" and c["align_tau"] == 0.2  # hnlm.yaml, read before
+    assert (c["mix_alpha"], c["align_weight"], c["anchor_weight"]) == (0.0, 0.05, 0.1)  # hnlm_model.yaml
+    assert (c["neg_sampler"], c["guard_above_positive"], c["semantic_guard_cos"]) == ("dns", True, 0.8)
+    assert c["align_tau"] == 0.2 and c["dns_m"] == 32  # hnlm.yaml, read before
 
 
 @pytest.mark.parametrize("model,sampler", [("LightGCN_DNS", "dns"), ("MF_MixGCF", "mixgcf"), ("SGL_AHNS", "ahns"),
@@ -96,6 +97,6 @@ def test_experiment_files_combine(tmp_path):
     files = [str(PROPERTIES / "experiment" / f) for f in ("budget.yaml", "no-semantic-negatives.yaml")]
     c = Config(model="LightGCN_HNLM", config_file_list=files, config_dict={"data_path": str(tmp_path)})
     assert (c["epochs"], c["stopping_step"], c["learning_rate"]) == (100, 10, 0.005)
-    assert (c["mix_alpha"], c["align_weight"], c["anchor_weight"]) == (0.0, 0.05, 0.1)
+    assert c["semantic_negatives"] is False and (c["align_weight"], c["anchor_weight"]) == (0.05, 0.1)
     c = Config(model="LightGCN_DNS", config_file_list=files[:1], config_dict={"data_path": str(tmp_path)})
     assert (c["epochs"], c["neg_sampler"], c["mix_alpha"]) == (100, "dns", 0)

@@ -121,7 +121,7 @@ def test_anchor_without_cf_gradient_trains_only_the_projector(demo):
 
 
 def test_alpha_curriculum_rises_with_the_trainers_epochs(demo):
-    config, model, batch, ctx = build(demo, "LightGCN_HNLM", mix_alpha_warmup=4)
+    config, model, batch, ctx = build(demo, "LightGCN_HNLM", mix_alpha_warmup=4, mix_alpha=0.2)
     alphas = []
     for epoch in range(6):
         model.set_epoch(epoch)
@@ -129,7 +129,8 @@ def test_alpha_curriculum_rises_with_the_trainers_epochs(demo):
     assert alphas == pytest.approx([0, 0.05, 0.1, 0.15, 0.2, 0.2])
     # the trainer sets the epoch: in epoch 0 the curriculum trains exactly as alpha = 0 does
     loss = {name: run_recbole_hnlm(model="LightGCN_HNLM", config_dict=base_config(demo, **kw), saved=False)["train_loss"]
-            for name, kw in (("warmup", {"mix_alpha_warmup": 4}), ("zero", {"mix_alpha": 0.0}), ("full", {}))}
+            for name, kw in (("warmup", {"mix_alpha_warmup": 4, "mix_alpha": 0.2}), ("zero", {"mix_alpha": 0.0}),
+                             ("full", {"mix_alpha": 0.2}))}
     assert loss["warmup"] == pytest.approx(loss["zero"], rel=1e-7)  # summation order only
     assert abs(loss["full"][0] - loss["zero"][0]) > 1e-3
 

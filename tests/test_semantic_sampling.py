@@ -177,3 +177,18 @@ def test_above_positive_guard_keeps_a_semantic_negative_scored_above_the_positiv
     model.guard_above_positive = False
     mixed, _, _ = model.semantic_terms(user, pos, u_e, pos_e, neg_e)
     assert torch.allclose(mixed, 0.75 * neg_e + 0.25 * e_hard, atol=1e-5)
+
+
+def test_precomputed_close_pairs_reject_what_the_cosines_reject(demo):
+    from recbole_hnlm.sampler.semantic import close_pairs, gathered_dots
+
+    config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=0.5)
+    sem = model.neg_sampler.semantic
+    assert sem.close is not None  # the demo's text has few pairs above 0.5
+    cand = model.neg_sampler.candidates(ctx)
+    by_cosine = gathered_dots(sem.text, cand, sem.text[ctx.pos_item]) > 0.5
+    assert 0 < by_cosine.float().mean() < 1
+    assert torch.equal(sem.rejects(ctx.user, ctx.pos_item, cand), by_cosine)
+    assert close_pairs(sem.text, 0.5, limit=10) is None  # too many: the guard computes cosines per batch
+    sem.close = None
+    assert torch.equal(sem.rejects(ctx.user, ctx.pos_item, cand), by_cosine)

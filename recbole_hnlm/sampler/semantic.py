@@ -63,6 +63,32 @@ def gathered_dots(table, index, query, chunk=256):
     return out
 
 
+def close_pairs(text, threshold, limit, chunk=1024):
+    """Sorted codes ``a * n + b`` of the item pairs whose text cosine exceeds ``threshold``, or None where
+    there are more than ``limit`` of them (then the cosines are computed per batch instead)."""
+    n, parts, total = len(text), [], 0
+    for start in range(0, n, chunk):
+        a, b = ((text[start:start + chunk] @ text.T) > threshold).nonzero(as_tuple=True)
+        total += len(a)
+        if total > limit:
+            return None
+        parts.append((a + start) * n + b)
+    return torch.cat(parts).sort().values
+
+
+def contains(sorted_codes, codes):
+    """Elementwise: whether each of ``codes`` is in the sorted 1-d tensor ``sorted_codes``."""
+    if not len(sorted_codes):
+        return torch.zeros_like(codes, dtype=torch.bool)
+    at = torch.searchsorted(sorted_codes, codes).clamp(max=len(sorted_codes) - 1)
+    return sorted_codes[at] == codes
+
+
+# Precomputed close pairs replace the per-batch B x M x d gather of item texts (the guard's main cost)
+# while there are at most this many of them per item on average.
+CLOSE_PAIRS_PER_ITEM = 64
+
+
 class SemanticCandidates:
     """The text side of a candidate sampler, for one run's dataset (internal ids)."""
 
@@ -89,13 +115,16 @@ class SemanticCandidates:
             close = self.neighbour_sims[items, :k] > self.guard_cos
             codes = users.unsqueeze(1) * self.n_items + self.neighbours[items, :k]
             self.too_close = torch.unique(codes[close])
+        self.close = None
+        if self.guard_cos is not None:
+            self.close = close_pairs(self.text, self.guard_cos, CLOSE_PAIRS_PER_ITEM * self.n_items)
         self.user_profile = None
         if self.pool_order == "far_from_user":
             total = torch.zeros(dataset.user_num, self.text.shape[1]).index_add_(0, users, self.text[items])
             self.user_profile = F.normalize(total, dim=-1)
 
     def to(self, device):
-        for name in ("text", "neighbours", "too_close", "user_profile"):
+        for name in ("text", "neighbours", "too_close", "close", "user_profile"):
             if getattr(self, name) is not None:
                 setattr(self, name, getattr(self, name).to(device))
         return self
@@ -131,10 +160,10 @@ class SemanticCandidates:
         reject = torch.zeros_like(cand, dtype=torch.bool)
         if self.guard_cos is None:
             return reject
-        cos = gathered_dots(self.text, cand, self.text[pos_item])
-        reject |= cos > self.guard_cos
-        if self.too_close is not None and len(self.too_close):
-            codes = user.unsqueeze(1) * self.n_items + cand
-            pos = torch.searchsorted(self.too_close, codes).clamp(max=len(self.too_close) - 1)
-            reject |= self.too_close[pos] == codes
+        if self.close is not None:
+            reject |= contains(self.close, pos_item.unsqueeze(1) * len(self.text) + cand)
+        else:
+            reject |= gathered_dots(self.text, cand, self.text[pos_item]) > self.guard_cos
+        if self.too_close is not None:
+            reject |= contains(self.too_close, user.unsqueeze(1) * self.n_items + cand)
         return reject

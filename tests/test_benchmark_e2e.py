@@ -23,7 +23,7 @@ def tiny_grid(data_root, datasets=("hnlm-demo",), runs=None, seeds=2, **config):
         "seeds": seeds,
         "config": cfg,
         # the HNLM model with its semantic terms off is LightGCN, number for number (no features needed)
-        "variants": {"LightGCN_HNLM:off": {"mix_alpha": 0, "align_weight": 0, "anchor_weight": 0}},
+        "variants": {"LightGCN_HNLM:off": {"mix_alpha": 0, "align_weight": 0, "anchor_weight": 0, "neg_sampler": "rns"}},
         "runs": runs or ["LightGCN", "LightGCN_HNLM:off"],
         "probes": ["fhns"],
         "report": {} if runs else {"overall": {"target": "LightGCN_HNLM:off", "baselines": ["LightGCN"]}},

@@ -75,3 +75,11 @@ def test_paired_prints_valid_and_test_differences_with_the_paired_ttest(tmp_path
     p = stats.ttest_rel([0.32, 0.32, 0.36], [0.30, 0.31, 0.33]).pvalue
     line = next(x for x in out.splitlines() if x.startswith("| ml-100k |"))
     assert "0.3333 ± 0.0231 vs 0.3133 ± 0.0153 (+0.0200, p " in line and f"{p:.3f}" in line and ", 3)" in line
+
+
+def test_batch_cost_prints_the_cpu_time_of_a_step_per_model(tmp_path):
+    out = run_script("probes/batch_cost.py", "hnlm-demo", "LightGCN", "LightGCN_HNLM@anchor_max_items=64+mix_alpha=0.2",
+                     "--batches", 2, "--data_path", tmp_path / "atomic_data", cwd=tmp_path)
+    rows = re.findall(r"^\| (\S+) \| ([0-9.]+) \| ([0-9.]+) \|$", out, flags=re.M)
+    assert [name for name, _, _ in rows] == ["LightGCN", "LightGCN_HNLM@anchor_max_items=64+mix_alpha=0.2"]
+    assert float(rows[0][2]) == 1.0 and all(float(ms) > 0 for _, ms, _ in rows)

@@ -43,6 +43,8 @@ def step_cost(dataset, spec, batches, data_path, profile):
         (sum(loss) if isinstance(loss, tuple) else loss).backward()
         opt.step()
 
+    if len(taken) < 4:
+        raise SystemExit(f"{dataset}: {len(taken)} training batches; the probe needs at least 4 (3 warm-up)")
     for batch in taken[:3]:
         step(batch)
     start = time.process_time()

@@ -25,6 +25,7 @@ import time
 import numpy as np
 import torch
 
+from recbole_hnlm.codes import find_codes
 from recbole_hnlm.trainer import RunListener
 
 GROUPS = ("unpopular", "normal", "popular")
@@ -301,9 +302,9 @@ class _SemanticItems:
     def items_for(self, users, items):
         if self.granularity == "pair":
             codes = users.long() * self.n_items + items.long()
-            pos = torch.searchsorted(self.codes, codes).clamp(max=len(self.codes) - 1)
+            found, pos = find_codes(self.codes, codes)
             out = self.neg[pos]
-            out[self.codes[pos] != codes] = 0
+            out[~found] = 0
             return out.clamp(min=0)
         return self.neg[users if self.granularity == "user" else items].clamp(min=0)
 

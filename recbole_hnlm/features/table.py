@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recbole_hnlm.codes import find_codes
 from recbole_hnlm.features.builtin import train_fingerprint
 from recbole_hnlm.features.format import FeatureFileError
 
@@ -165,8 +166,7 @@ class FeatureTable:
     def _missing(self, users, items):
         if self.granularity == "pair":
             codes = users * self.n_items + items
-            pos = torch.searchsorted(self.codes, codes).clamp(max=max(len(self.codes) - 1, 0))
-            found = self.codes[pos] == codes if len(self.codes) else torch.zeros_like(codes, dtype=torch.bool)
+            found, pos = find_codes(self.codes, codes)
             return ~found, pos
         ids = users if self.granularity == "user" else items
         return ~self.present[ids], ids

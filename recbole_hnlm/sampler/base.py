@@ -17,6 +17,8 @@ from typing import Callable, List, Optional
 
 import torch
 
+from recbole_hnlm.codes import find_codes
+
 
 @dataclass
 class SamplerContext:
@@ -47,8 +49,7 @@ class TrainPositives:
     def contains(self, users, items):
         """Boolean tensor shaped like ``items``: is (user, item) a training interaction."""
         codes = users.reshape(-1, *([1] * (items.dim() - 1))) * self.n_items + items
-        pos = torch.searchsorted(self.codes, codes).clamp(max=len(self.codes) - 1)
-        return self.codes[pos] == codes
+        return find_codes(self.codes, codes)[0]
 
     def sample(self, users, m, generator=None, max_rounds=20):
         """B x m item ids drawn uniformly from items 1..n_items-1 that are not the user's training positives.

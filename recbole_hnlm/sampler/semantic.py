@@ -24,6 +24,7 @@ built-in ``item-text`` set or any item feature set, ``hnlm_anchor_feature``) dec
 import torch
 import torch.nn.functional as F
 
+from recbole_hnlm.codes import find_codes
 from recbole_hnlm.features import open_table
 
 
@@ -74,14 +75,6 @@ def close_pairs(text, threshold, limit, chunk=1024):
             return None
         parts.append((a + start) * n + b)
     return torch.cat(parts).sort().values
-
-
-def contains(sorted_codes, codes):
-    """Elementwise: whether each of ``codes`` is in the sorted 1-d tensor ``sorted_codes``."""
-    if not len(sorted_codes):
-        return torch.zeros_like(codes, dtype=torch.bool)
-    at = torch.searchsorted(sorted_codes, codes).clamp(max=len(sorted_codes) - 1)
-    return sorted_codes[at] == codes
 
 
 # Precomputed close pairs replace the per-batch B x M x d gather of item texts (the guard's main cost)
@@ -161,9 +154,9 @@ class SemanticCandidates:
         if self.guard_cos is None:
             return reject
         if self.close is not None:
-            reject |= contains(self.close, pos_item.unsqueeze(1) * len(self.text) + cand)
+            reject |= find_codes(self.close, pos_item.unsqueeze(1) * len(self.text) + cand)[0]
         else:
             reject |= gathered_dots(self.text, cand, self.text[pos_item]) > self.guard_cos
         if self.too_close is not None:
-            reject |= contains(self.too_close, user.unsqueeze(1) * self.n_items + cand)
+            reject |= find_codes(self.too_close, user.unsqueeze(1) * self.n_items + cand)[0]
         return reject

@@ -41,8 +41,7 @@ def main(argv=None):
     _, best = trainer.fit(train_data, valid_data, saved=False, show_progress=False)
     print(f"trained {args.epochs} epochs (RNS); last-epoch model, best valid {dict(best)}", file=sys.stderr)
     ds = train_data.dataset
-    held_out = TrainPositives(valid_data.dataset)
-    held_out.codes = torch.unique(torch.cat([held_out.codes, TrainPositives(test_data.dataset).codes]))
+    held_out = TrainPositives(valid_data.dataset, test_data.dataset)
     print("| sampler | settings | chosen negatives that are held-out positives |")
     print("|---|---|---|")
     for name, params in SAMPLERS:

@@ -152,14 +152,15 @@ def test_norm_floor_stops_short_embeddings_from_being_stretched():
     assert grads[0.0] > 20 * grads[1.0]
 
 
-def test_gathered_dots_equal_the_full_gather_in_any_chunking():
-    from recbole_hnlm.sampler.semantic import gathered_dots
+def test_gathered_dots_equal_the_full_gather_in_any_chunking(monkeypatch):
+    from recbole_hnlm.sampler import semantic
 
     torch.manual_seed(0)
     table, index, query = torch.randn(50, 8), torch.randint(50, (37, 5)), torch.randn(37, 8)
     want = (table[index] * query.unsqueeze(1)).sum(-1)
-    for chunk in (1, 7, 37, 256):
-        assert torch.allclose(gathered_dots(table, index, query, chunk=chunk), want, atol=1e-6)
+    for rows in (1, 7, 37, 256):  # rows gathered at a time: budget // (M * d)
+        monkeypatch.setattr(semantic, "GATHER_BUDGET", rows * 5 * 8)
+        assert torch.allclose(semantic.gathered_dots(table, index, query), want, atol=1e-6)
 
 
 def test_above_positive_guard_keeps_a_semantic_negative_scored_above_the_positive_out_of_the_mix(demo):

@@ -53,15 +53,15 @@ def info_nce(query, candidates, tau, floor=0.0):
     ``query`` B x d, ``candidates`` B x M x d. Returns the mean of -log softmax at the positive.
     ``floor`` > 0 replaces the cosine by :func:`unit_or_short` products.
     """
-    q = unit_or_short(query, floor).unsqueeze(1)
+    q = unit_or_short(query, floor).unsqueeze(1) / tau  # 1 / tau on the B x d side, not on the logits
     c = unit_or_short(candidates, floor)
-    logits = (q * c).sum(-1) / tau
+    logits = (q * c).sum(-1)
     return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
 
 
 def info_nce_in_batch(query, keys, tau, floor=0.0):
     """InfoNCE where row i of ``keys`` is the positive of query i and the other rows its negatives."""
-    logits = unit_or_short(query, floor) @ unit_or_short(keys, floor).T / tau
+    logits = (unit_or_short(query, floor) / tau) @ unit_or_short(keys, floor).T  # 1 / tau on B x d, not B x B
     return F.cross_entropy(logits, torch.arange(len(query), device=query.device))
 
 

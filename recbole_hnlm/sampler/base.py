@@ -17,7 +17,7 @@ from typing import Callable, List, Optional
 
 import torch
 
-from recbole_hnlm.codes import find_codes
+from recbole_hnlm.codes import CodeSet
 
 
 @dataclass
@@ -34,13 +34,14 @@ class SamplerContext:
 
 
 class TrainPositives:
-    """Membership test for (user, item) training pairs, and uniform candidates that avoid them."""
+    """Membership test for the (user, item) interactions of one or more datasets (by default, a training split),
+    and uniform candidates that avoid them."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, *more):
         self.n_items = dataset.item_num
-        users = torch.as_tensor(dataset.inter_feat[dataset.uid_field]).long()
-        items = torch.as_tensor(dataset.inter_feat[dataset.iid_field]).long()
-        self.codes = torch.unique(users * self.n_items + items)  # sorted
+        codes = [torch.as_tensor(d.inter_feat[d.uid_field]).long() * self.n_items
+                 + torch.as_tensor(d.inter_feat[d.iid_field]).long() for d in (dataset, *more)]
+        self.codes = CodeSet(torch.cat(codes), dataset.user_num * self.n_items)
 
     def to(self, device):
         self.codes = self.codes.to(device)
@@ -49,7 +50,7 @@ class TrainPositives:
     def contains(self, users, items):
         """Boolean tensor shaped like ``items``: is (user, item) a training interaction."""
         codes = users.reshape(-1, *([1] * (items.dim() - 1))) * self.n_items + items
-        return find_codes(self.codes, codes)[0]
+        return self.codes.contains(codes)
 
     def sample(self, users, m, generator=None, max_rounds=20):
         """B x m item ids drawn uniformly from items 1..n_items-1 that are not the user's training positives.

@@ -24,7 +24,7 @@ built-in ``item-text`` set or any item feature set, ``hnlm_anchor_feature``) dec
 import torch
 import torch.nn.functional as F
 
-from recbole_hnlm.codes import find_codes
+from recbole_hnlm.codes import CodeSet
 from recbole_hnlm.features import open_table
 
 
@@ -54,18 +54,23 @@ def text_neighbours(text, k, chunk=2048):
     return ids, sims
 
 
-def gathered_dots(table, index, query, chunk=256):
-    """B x M dot products ``table[index[b, m]] . query[b]``, gathering ``chunk`` rows of the batch at a time
-    (the whole B x M x d gather is several times slower and holds ~100 MB per batch on real datasets)."""
+# Floats gathered at a time by ``gathered_dots``: a whole B x M x d gather falls out of cache and runs several
+# times slower (benchmarks/probes/batch_cost.py).
+GATHER_BUDGET = 1 << 20
+
+
+def gathered_dots(table, index, query):
+    """B x M dot products ``table[index[b, m]] . query[b]``, gathered a block of rows at a time."""
     out = query.new_empty(index.shape)
-    for start in range(0, len(index), chunk):
-        rows = slice(start, start + chunk)
-        out[rows] = torch.bmm(table[index[rows]], query[rows].unsqueeze(2)).squeeze(2)
+    rows = max(1, GATHER_BUDGET // max(1, index.shape[1] * table.shape[1]))
+    for start in range(0, len(index), rows):
+        block = slice(start, start + rows)
+        out[block] = (F.embedding(index[block], table) @ query[block].unsqueeze(2)).squeeze(2)
     return out
 
 
 def close_pairs(text, threshold, limit, chunk=1024):
-    """Sorted codes ``a * n + b`` of the item pairs whose text cosine exceeds ``threshold``, or None where
+    """The :class:`~recbole_hnlm.codes.CodeSet` of codes ``a * n + b`` of the item pairs whose text cosine exceeds ``threshold``, or None where
     there are more than ``limit`` of them (then the cosines are computed per batch instead)."""
     n, parts, total = len(text), [], 0
     for start in range(0, n, chunk):
@@ -74,7 +79,7 @@ def close_pairs(text, threshold, limit, chunk=1024):
         if total > limit:
             return None
         parts.append((a + start) * n + b)
-    return torch.cat(parts).sort().values
+    return CodeSet(torch.cat(parts), n * n)
 
 
 # Precomputed close pairs replace the per-batch B x M x d gather of item texts (the guard's main cost)
@@ -107,7 +112,7 @@ class SemanticCandidates:
             k = config["semantic_guard_k"]
             close = self.neighbour_sims[items, :k] > self.guard_cos
             codes = users.unsqueeze(1) * self.n_items + self.neighbours[items, :k]
-            self.too_close = torch.unique(codes[close])
+            self.too_close = CodeSet(codes[close], dataset.user_num * self.n_items)
         self.close = None
         if self.guard_cos is not None:
             self.close = close_pairs(self.text, self.guard_cos, CLOSE_PAIRS_PER_ITEM * self.n_items)
@@ -154,9 +159,9 @@ class SemanticCandidates:
         if self.guard_cos is None:
             return reject
         if self.close is not None:
-            reject |= find_codes(self.close, pos_item.unsqueeze(1) * len(self.text) + cand)[0]
+            reject |= self.close.contains(pos_item.unsqueeze(1) * len(self.text) + cand)
         else:
             reject |= gathered_dots(self.text, cand, self.text[pos_item]) > self.guard_cos
         if self.too_close is not None:
-            reject |= find_codes(self.too_close, user.unsqueeze(1) * self.n_items + cand)[0]
+            reject |= self.too_close.contains(user.unsqueeze(1) * self.n_items + cand)
         return reject

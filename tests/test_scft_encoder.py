@@ -154,3 +154,15 @@ def test_gpu_recipe_smoke_runs_end_to_end_on_cpu(tmp_path):
     assert summary["finished"] and summary["step"] == 4
     assert (out / "data" / "hnlm-demo" / "hnlm" / "scft-user" / "meta.json").is_file()
     assert done.stdout.count("test result") == 2 and "| 4 |" in done.stdout
+
+
+def test_history_is_rewritten_at_every_checkpoint(tmp_path):
+    from types import SimpleNamespace
+
+    from recbole_hnlm.llm.scft.encoder import _history_on_save
+
+    log = [{"step": 0, "eval_acc": 0.2, "eval_loss": 1.5, "epoch": 0},
+           {"step": 1, "loss": 2.0, "learning_rate": 1e-4, "epoch": 0.1, "grad_norm": 3.0}]
+    _history_on_save(str(tmp_path / "history.json")).on_save(None, SimpleNamespace(log_history=log), None)
+    assert load_history(str(tmp_path)) == [{"step": 0, "eval_acc": 0.2, "eval_loss": 1.5},
+                                           {"step": 1, "epoch": 0.1, "lr": 1e-4, "loss": 2.0}]

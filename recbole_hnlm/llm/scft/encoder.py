@@ -112,6 +112,18 @@ def _stop_after(new_steps):
     return StopAfter()
 
 
+def _history_on_save(path):
+    """A callback that rewrites ``history.json`` at every checkpoint, so that a run stopped by a kill
+    still has its curve up to its last checkpoint (``python -m recbole_hnlm.llm.scft.report``)."""
+    from transformers import TrainerCallback
+
+    class WriteHistory(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            atomic_write_json(path, history_rows(state.log_history), indent=2, sort_keys=True)
+
+    return WriteHistory()
+
+
 def history_rows(log_history):
     """The trainer's log as the LLM path's ``history.json`` rows (training rows: step, loss, lr, epoch)."""
     rows = []
@@ -194,7 +206,8 @@ def finetune_encoder(config, ctx):
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, evaluator=evaluator,
         loss=MultipleNegativesRankingLoss(model, scale=1.0 / s.tau),
-        callbacks=[_stop_after(s.stop_after_steps)] if s.stop_after_steps else None)
+        callbacks=[_history_on_save(os.path.join(out, "history.json"))]
+        + ([_stop_after(s.stop_after_steps)] if s.stop_after_steps else []))
     if resume:
         logger.info(f"SCFT encoder: resuming {out} from {resume}")
     logger.info(f"SCFT encoder {s.base_model} ({s.encoder_label} labels): {len(train)} training pairs, "

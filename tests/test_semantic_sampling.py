@@ -1,4 +1,6 @@
 """Semantic candidates and false-negative guards of the candidate samplers, and the HNLM ablation switches."""
+import logging
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -193,3 +195,18 @@ def test_precomputed_close_pairs_reject_what_the_cosines_reject(demo):
     assert close_pairs(sem.text, 0.5, limit=10) is None  # too many: the guard computes cosines per batch
     sem.close = None
     assert torch.equal(sem.rejects(ctx.user, ctx.pos_item, cand), by_cosine)
+
+
+def test_a_guard_that_rules_out_most_item_pairs_is_warned_about(demo, caplog):
+    from recbole_hnlm.sampler.semantic import close_share
+
+    with caplog.at_level(logging.WARNING):
+        config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=-0.5)
+    sem = model.neg_sampler.semantic
+    assert close_share(sem.text, -0.5) > 0.5
+    assert any("semantic_guard_cos=-0.5" in r.getMessage() and "rules out most candidates" in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        build(demo, "LightGCN_DNS", semantic_guard_cos=0.8)
+    assert not any("semantic_guard_cos" in r.getMessage() for r in caplog.records)

@@ -21,6 +21,8 @@ built-in ``item-text`` set or any item feature set, ``hnlm_anchor_feature``) dec
 
 ``semantic_negatives: False`` turns all of this off (and HNLM's mixing, HNLM Eq. 7).
 """
+import logging
+
 import torch
 import torch.nn.functional as F
 
@@ -86,6 +88,15 @@ def close_pairs(text, threshold, limit, chunk=1024):
 # Precomputed close pairs replace the per-batch B x M x d gather of item texts (the guard's main cost)
 # while there are at most this many of them per item on average.
 CLOSE_PAIRS_PER_ITEM = 64
+# Above this share of item pairs closer than semantic_guard_cos, the guard rules out most candidates.
+GUARD_WARN_SHARE = 0.05
+
+
+def close_share(text, threshold, sample=512, seed=0):
+    """Share of item pairs whose text cosine exceeds ``threshold``: ``sample`` random items against all
+    (row 0, RecBole's padding, left out)."""
+    rows = torch.randperm(len(text) - 1, generator=torch.Generator().manual_seed(seed))[:sample] + 1
+    return float(((text[rows] @ text[1:].T) > threshold).float().mean())
 
 
 class SemanticCandidates:
@@ -117,6 +128,13 @@ class SemanticCandidates:
         self.close = None
         if self.guard_cos is not None:
             self.close = close_pairs(self.text, self.guard_cos, CLOSE_PAIRS_PER_ITEM * self.n_items)
+            share = close_share(self.text, self.guard_cos)
+            if share > GUARD_WARN_SHARE:
+                logging.getLogger().warning(
+                    f"semantic_guard_cos={self.guard_cos:g}: {share:.0%} of item pairs in {table.directory} have a "
+                    f"text cosine above it, so the text guard rules out most candidates and the sampler falls back "
+                    f"to RecBole's uniform negative; the text space is narrow (a fine-tuned encoder?): raise "
+                    f"semantic_guard_cos or set it to ~")
         self.user_profile = None
         if self.pool_order == "far_from_user":
             total = torch.zeros(dataset.user_num, self.text.shape[1]).index_add_(0, users, self.text[items])

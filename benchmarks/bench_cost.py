@@ -4,11 +4,11 @@
     python benchmarks/bench_cost.py --scale [--sizes 100000 500000 2000000] [--png results/cost_scale.png]
     python benchmarks/bench_cost.py --smoke [--scale]     # the demo set (or two tiny scales), 1 epoch
 
-Rows: LightGCN, LightGCN_DNS, LightGCN_MixGCF, LightGCN_AHNS, LightGCN_HNLM (its yaml defaults, and with
-``semantic_negatives: False``, and with the anchor over 1024 rows, the default before 256) and LightGCN_DNS with the semantic guard (``semantic_guard_cos: 0.8``) or the
-above-positive guard. Each (dataset, model) trains in its own
-process through the one training path (``quick_start.run_recbole_hnlm``, no validation: ``eval_step: 0``),
-``--threads`` torch threads each, one after the other, so the ratios to LightGCN on the same dataset are
+Rows: LightGCN, LightGCN_DNS, LightGCN_MixGCF, LightGCN_AHNS, LightGCN_HNLM (its yaml defaults, with
+``semantic_negatives: False``, and with the anchor over 1024 rows, the default before 256) and LightGCN_DNS
+with the semantic guard (``semantic_guard_cos: 0.8``) or the above-positive guard. Each (dataset, model)
+trains in its own process through the one training path (``quick_start.run_recbole_hnlm``, no validation:
+``eval_step: 0``), ``--threads`` torch threads each, one after the other, so the ratios to LightGCN on the same dataset are
 what count; absolute seconds move with the machine's other load. Peak memory is the resident set size
 sampled while training (after data and feature sets are loaded; building the built-in features is not timed).
 Datasets are converted into ``--data_root`` as in ``bench_samplers.py`` (absent raw files: skipped).
@@ -38,7 +38,8 @@ MODELS = {
     "HNLM-nosem": ("LightGCN_HNLM", {"semantic_negatives": False}),
     "HNLM-anchor1024": ("LightGCN_HNLM", {"anchor_max_items": 1024}),
 }
-FEATURE_ROWS = ("HNLM", "DNS+guard", "HNLM-nosem", "HNLM-anchor1024")  # built in a process of their own first: the text embedder is not measured
+# built in a process of their own first: the text embedder is not measured
+FEATURE_ROWS = ("HNLM", "DNS+guard", "HNLM-nosem", "HNLM-anchor1024")
 SCALE_MODELS = ("LightGCN", "HNLM")
 SCALE_SIZES = (100_000, 500_000, 2_000_000)
 SMOKE_SIZES = (3_000, 6_000)

@@ -73,8 +73,9 @@ def gathered_dots(table, index, query):
 
 
 def close_pairs(text, threshold, limit, chunk=1024):
-    """The :class:`~recbole_hnlm.codes.CodeSet` of codes ``a * n + b`` of the item pairs whose text cosine exceeds ``threshold``, or None where
-    there are more than ``limit`` of them (then the cosines are computed per batch instead)."""
+    """The :class:`~recbole_hnlm.codes.CodeSet` of codes ``a * n + b`` of the item pairs whose text cosine
+    exceeds ``threshold``, or None where there are more than ``limit`` of them (then the cosines are computed
+    per batch instead)."""
     n, parts, total = len(text), [], 0
     for start in range(0, n, chunk):
         a, b = ((text[start:start + chunk] @ text.T) > threshold).nonzero(as_tuple=True)

@@ -43,7 +43,8 @@ def test_projector_is_trained_through_the_anchor_only_by_default(data_root):
 
 
 def test_distinct_anchor_takes_each_positive_item_once(data_root):
-    model, batch = _model_and_batch(data_root, mix_alpha=0.2, align_weight=0.0, anchor_weight=0.1, anchor_distinct=True)
+    model, batch = _model_and_batch(data_root, mix_alpha=0.2, align_weight=0.0, anchor_weight=0.1, anchor_distinct=True,
+                                    anchor_max_items=0)  # every distinct item, no random bound
     user, pos, neg = batch["user_id"], batch["item_id"], batch["neg_item_id"]
     assert len(torch.unique(pos)) < len(pos)  # the demo batch repeats items
     with torch.no_grad():

@@ -9,8 +9,9 @@ Rows: LightGCN, LightGCN_DNS, LightGCN_MixGCF, LightGCN_AHNS, LightGCN_HNLM (its
 with the semantic guard (``semantic_guard_cos: 0.8``) or the above-positive guard. Each (dataset, model)
 trains in its own process through the one training path (``quick_start.run_recbole_hnlm``, no validation:
 ``eval_step: 0``), ``--threads`` torch threads each, one after the other, so the ratios to LightGCN on the
-same dataset are what count; absolute seconds move with the machine's other load. Peak memory is the resident set size
-sampled while training (after data and feature sets are loaded; building the built-in features is not timed).
+same dataset are what count; absolute seconds move with the machine's other load. Peak memory is the
+resident set size sampled while training (after data and feature sets are loaded; building the built-in
+features is not timed).
 Datasets are converted into ``--data_root`` as in ``bench_samplers.py`` (absent raw files: skipped).
 
 ``--scale``: the demo generator (``recbole_hnlm/data/demo.py``) at each ``--sizes`` interactions, with item

@@ -192,18 +192,18 @@ def test_precomputed_close_pairs_reject_what_the_cosines_reject(demo):
     by_cosine = gathered_dots(sem.text, cand, sem.text[ctx.pos_item]) > 0.5
     assert 0 < by_cosine.float().mean() < 1
     assert torch.equal(sem.rejects(ctx.user, ctx.pos_item, cand), by_cosine)
-    assert close_pairs(sem.text, 0.5, limit=10) is None  # too many: the guard computes cosines per batch
+    assert close_pairs(sem.text, 0.5, limit=10)[0] is None  # too many: the guard computes cosines per batch
     sem.close = None
     assert torch.equal(sem.rejects(ctx.user, ctx.pos_item, cand), by_cosine)
 
 
 def test_a_guard_that_rules_out_most_item_pairs_is_warned_about(demo, caplog):
-    from recbole_hnlm.sampler.semantic import close_share
+    from recbole_hnlm.sampler.semantic import close_pairs
 
     with caplog.at_level(logging.WARNING):
         config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=-0.5)
     sem = model.neg_sampler.semantic
-    assert close_share(sem.text, -0.5) > 0.5
+    assert close_pairs(sem.text, -0.5, limit=0)[1] > 0.5
     assert any("semantic_guard_cos=-0.5" in r.getMessage() and "rules out most candidates" in r.getMessage()
                for r in caplog.records)
     caplog.clear()

@@ -65,19 +65,20 @@ class CandidateSampler(NegativeSampler):
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
     def scores(self, query, item_emb, cand, ctx=None):
-        """``candidate_scores``; with the batch's ``ctx``, the guarded ones (:meth:`guarded_scores`)."""
+        """s(u, j) = e_u . e_j for each pair and candidate (``query`` B x d, ``cand`` B x M -> B x M); with the
+        batch's ``ctx``, the guarded ones (:meth:`guarded_scores`)."""
         if ctx is None:
-            return candidate_scores(query, item_emb, cand)
+            return gathered_dots(item_emb, cand, query)
         return self.guarded_scores(ctx, query, item_emb, cand)
 
     def guarded_scores(self, ctx, query, item_emb, cand):
-        """``candidate_scores`` with the candidates the false-negative guards rule out set to -inf.
+        """The scores with the candidates the false-negative guards rule out set to -inf.
 
         Guards: the semantic ones (text too close to the positive or the user's history) and, with
         ``guard_above_positive``, a candidate the model scores above the positive. Where every candidate
         of a row is ruled out, the first (RecBole's uniform negative) is the one chosen.
         """
-        scores = candidate_scores(query, item_emb, cand)
+        scores = gathered_dots(item_emb, cand, query)
         reject = None
         if self.semantic is not None:
             reject = self.semantic.rejects(ctx.user, ctx.pos_item, cand)
@@ -87,11 +88,6 @@ class CandidateSampler(NegativeSampler):
         if reject is None:
             return scores
         return scores.masked_fill(reject, float("-inf"))
-
-
-def candidate_scores(user_e, item_all, cand):
-    """s(u, j) = e_u . e_j for each pair and candidate: ``user_e`` B x d, ``cand`` B x M -> B x M."""
-    return gathered_dots(item_all, cand, user_e)
 
 
 def take(cand, index):

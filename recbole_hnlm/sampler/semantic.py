@@ -73,17 +73,18 @@ def gathered_dots(table, index, query):
 
 
 def close_pairs(text, threshold, limit, chunk=1024):
-    """The :class:`~recbole_hnlm.codes.CodeSet` of codes ``a * n + b`` of the item pairs whose text cosine
-    exceeds ``threshold``, or None where there are more than ``limit`` of them (then the cosines are computed
-    per batch instead)."""
+    """(:class:`~recbole_hnlm.codes.CodeSet` of codes ``a * n + b`` of the item pairs whose text cosine exceeds
+    ``threshold``, or None where there are more than ``limit`` of them (then the cosines are computed per batch
+    instead); the share of all n x n pairs that exceed it)."""
     n, parts, total = len(text), [], 0
     for start in range(0, n, chunk):
-        a, b = ((text[start:start + chunk] @ text.T) > threshold).nonzero(as_tuple=True)
-        total += len(a)
-        if total > limit:
-            return None
-        parts.append((a + start) * n + b)
-    return CodeSet(torch.cat(parts), n * n)
+        above = (text[start:start + chunk] @ text.T) > threshold
+        total += int(above.sum())
+        if total <= limit:
+            a, b = above.nonzero(as_tuple=True)
+            parts.append((a + start) * n + b)
+    share = total / max(1, n * n)
+    return (CodeSet(torch.cat(parts), n * n) if total <= limit else None), share
 
 
 # Precomputed close pairs replace the per-batch B x M x d gather of item texts (the guard's main cost)
@@ -91,13 +92,6 @@ def close_pairs(text, threshold, limit, chunk=1024):
 CLOSE_PAIRS_PER_ITEM = 64
 # Above this share of item pairs closer than semantic_guard_cos, the guard rules out most candidates.
 GUARD_WARN_SHARE = 0.05
-
-
-def close_share(text, threshold, sample=512, seed=0):
-    """Share of item pairs whose text cosine exceeds ``threshold``: ``sample`` random items against all
-    (row 0, RecBole's padding, left out)."""
-    rows = torch.randperm(len(text) - 1, generator=torch.Generator().manual_seed(seed))[:sample] + 1
-    return float(((text[rows] @ text[1:].T) > threshold).float().mean())
 
 
 class SemanticCandidates:
@@ -128,8 +122,7 @@ class SemanticCandidates:
             self.too_close = CodeSet(codes[close], dataset.user_num * self.n_items)
         self.close = None
         if self.guard_cos is not None:
-            self.close = close_pairs(self.text, self.guard_cos, CLOSE_PAIRS_PER_ITEM * self.n_items)
-            share = close_share(self.text, self.guard_cos)
+            self.close, share = close_pairs(self.text, self.guard_cos, CLOSE_PAIRS_PER_ITEM * self.n_items)
             if share > GUARD_WARN_SHARE:
                 logging.getLogger().warning(
                     f"semantic_guard_cos={self.guard_cos:g}: {share:.0%} of item pairs in {table.directory} have a "

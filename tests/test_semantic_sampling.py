@@ -35,7 +35,7 @@ def test_text_neighbours_by_hand():
 
 @pytest.mark.parametrize("name", ["LightGCN_DNS", "LightGCN_MixGCF", "LightGCN_AHNS"])
 def test_the_positive_guard_is_never_broken_where_a_candidate_passes(demo, name):
-    config, model, batch, ctx = build(demo, name, semantic_guard_cos=0.4)
+    config, model, batch, ctx = build(demo, name, semantic_guard_cos=0.4, semantic_guard_share=1.0)
     sampler = model.neg_sampler
     torch.manual_seed(3)
     _, chosen = sampler(ctx)
@@ -50,7 +50,7 @@ def test_the_positive_guard_is_never_broken_where_a_candidate_passes(demo, name)
 
 
 def test_the_history_guard_rejects_what_is_close_to_any_training_item(demo):
-    config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=0.6, semantic_guard_history=True,
+    config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=0.6, semantic_guard_share=1.0, semantic_guard_history=True,
                                       semantic_guard_k=5)
     sem = model.neg_sampler.semantic
     ds_users, items = ctx.user[:64], ctx.pos_item[:64]
@@ -102,7 +102,7 @@ def test_guard_above_positive(demo):
 
 def test_semantic_negatives_off_removes_mixing_and_the_text_in_the_sampler(demo):
     config, model, batch, ctx = build(demo, "LightGCN_HNLM", semantic_negatives=False, neg_sampler="dns",
-                                      semantic_guard_cos=0.5, semantic_pool_k=8)
+                                      semantic_guard_cos=0.5, semantic_guard_share=1.0, semantic_pool_k=8)
     assert model.mix_alpha == 0 and model.neg_sampler.semantic is None
     assert model.anchor_weight > 0 and model.align_weight > 0 and model.projector is not None  # the rest stays
     user, pos = ctx.user, ctx.pos_item
@@ -185,7 +185,7 @@ def test_above_positive_guard_keeps_a_semantic_negative_scored_above_the_positiv
 def test_precomputed_close_pairs_reject_what_the_cosines_reject(demo):
     from recbole_hnlm.sampler.semantic import close_pairs, gathered_dots
 
-    config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=0.5)
+    config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=0.5, semantic_guard_share=1.0)
     sem = model.neg_sampler.semantic
     assert sem.close is not None  # the demo's text has few pairs above 0.5
     cand = model.neg_sampler.candidates(ctx)
@@ -197,16 +197,40 @@ def test_precomputed_close_pairs_reject_what_the_cosines_reject(demo):
     assert torch.equal(sem.rejects(ctx.user, ctx.pos_item, cand), by_cosine)
 
 
-def test_a_guard_that_rules_out_most_item_pairs_is_warned_about(demo, caplog):
+def test_pair_quantile_and_close_pairs_by_hand():
+    from recbole_hnlm.sampler.semantic import close_pairs, pair_quantile
+
+    text = F.normalize(torch.tensor([[1, 0], [1, 0.1], [1, 0.3], [0, 1]]).float(), dim=-1)
+    # cosines of the 6 pairs of distinct items (12 ordered): 0.995, 0.958, 0.0995 (0-1, 0-2, 0-3), 0.982 (1-2), ...
+    close, share = close_pairs(text, 0.99, limit=100)
+    assert share == 2 / 12 and sorted(close.codes.tolist()) == [0 * 4 + 1, 1 * 4 + 0]  # never an item with itself
+    assert abs(pair_quantile(text, 2 / 12) - 0.9950) < 1e-3  # the 2nd largest of the 12: pair 0-1 (both orders)
+    assert abs(pair_quantile(text, 4 / 12) - 0.9822) < 1e-3
+    assert close_pairs(text, pair_quantile(text, 4 / 12), limit=100)[1] == 2 / 12  # ties at the k-th: strictly above
+
+
+def test_a_guard_that_rules_out_most_item_pairs_is_raised_to_its_share(demo, caplog):
     from recbole_hnlm.sampler.semantic import close_pairs
 
-    with caplog.at_level(logging.WARNING):
-        config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=-0.5)
+    with caplog.at_level(logging.INFO):
+        config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=-0.5, semantic_guard_share=0.01)
     sem = model.neg_sampler.semantic
     assert close_pairs(sem.text, -0.5, limit=0)[1] > 0.5
-    assert any("semantic_guard_cos=-0.5" in r.getMessage() and "rules out most candidates" in r.getMessage()
+    assert sem.guard_cos > 0.0
+    assert 0.005 < close_pairs(sem.text, sem.guard_cos, limit=0)[1] <= 0.01
+    assert any("semantic_guard_cos=-0.5" in r.getMessage() and "semantic_guard_share" in r.getMessage()
                for r in caplog.records)
+    cand = model.neg_sampler.candidates(ctx)
+    rejected = sem.rejects(ctx.user, ctx.pos_item, cand).float().mean()
+    assert rejected < 0.1  # not most candidates, as -0.5 alone would
+
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        build(demo, "LightGCN_DNS", semantic_guard_cos=0.8)
-    assert not any("semantic_guard_cos" in r.getMessage() for r in caplog.records)
+        config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=-0.5, semantic_guard_share=1.0)
+    assert model.neg_sampler.semantic.guard_cos == -0.5
+    assert any("rules out most candidates" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=0.8, semantic_guard_share=0.01)
+    assert model.neg_sampler.semantic.guard_cos == 0.8  # the demo's text: under 1% of pairs above 0.8, nothing raised
+    assert not any("text guard" in r.getMessage() for r in caplog.records)

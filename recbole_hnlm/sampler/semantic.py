@@ -17,7 +17,9 @@ built-in ``item-text`` set or any item feature set, ``hnlm_anchor_feature``) dec
   they bought, unlike what they like;
 * the guards: a candidate whose text cosine to the positive exceeds ``semantic_guard_cos`` is never
   chosen (a sequel, another edition); with ``semantic_guard_history`` neither is one that close to any
-  of the user's training items (among each item's ``semantic_guard_k`` text neighbours).
+  of the user's training items (among each item's ``semantic_guard_k`` text neighbours). Where more than
+  ``semantic_guard_share`` of the item pairs exceed that cosine (a narrow text space, such as a fine-tuned
+  encoder's), the guard's cosine rises to the one that this share of pairs exceeds.
 
 ``semantic_negatives: False`` turns all of this off (and HNLM's mixing, HNLM Eq. 7).
 """
@@ -73,18 +75,37 @@ def gathered_dots(table, index, query):
 
 
 def close_pairs(text, threshold, limit, chunk=1024):
-    """(:class:`~recbole_hnlm.codes.CodeSet` of codes ``a * n + b`` of the item pairs whose text cosine exceeds
-    ``threshold``, or None where there are more than ``limit`` of them (then the cosines are computed per batch
-    instead); the share of all n x n pairs that exceed it)."""
+    """(:class:`~recbole_hnlm.codes.CodeSet` of codes ``a * n + b`` of the pairs of distinct items whose text cosine
+    exceeds ``threshold``, or None where there are more than ``limit`` of them (then the cosines are computed per
+    batch instead); the share of the n x (n - 1) pairs that exceed it)."""
     n, parts, total = len(text), [], 0
     for start in range(0, n, chunk):
-        above = (text[start:start + chunk] @ text.T) > threshold
+        above = off_diagonal(text[start:start + chunk] @ text.T, start) > threshold
         total += int(above.sum())
         if total <= limit:
             a, b = above.nonzero(as_tuple=True)
             parts.append((a + start) * n + b)
-    share = total / max(1, n * n)
+    share = total / max(1, n * (n - 1))
     return (CodeSet(torch.cat(parts), n * n) if total <= limit else None), share
+
+
+def pair_quantile(text, share, chunk=1024):
+    """The text cosine that ``share`` of the pairs of distinct items exceed (the k-th largest of their cosines)."""
+    n = len(text)
+    k = max(1, round(share * n * (n - 1)))
+    top = text.new_empty(0)
+    for start in range(0, n, chunk):
+        block = off_diagonal(text[start:start + chunk] @ text.T, start).flatten()
+        top = torch.cat([top, block.topk(min(k, len(block))).values])
+        top = top.topk(min(k, len(top))).values
+    return float(top[-1])
+
+
+def off_diagonal(block, start):
+    """Rows ``start..`` of an items x items product with each item's cosine to itself set to -inf."""
+    rows = torch.arange(len(block))
+    block[rows, rows + start] = float("-inf")
+    return block
 
 
 # Precomputed close pairs replace the per-batch B x M x d gather of item texts (the guard's main cost)
@@ -106,33 +127,47 @@ class SemanticCandidates:
         self.pool_share, self.pool_order = config["semantic_pool_share"], config["semantic_pool_order"]
         if self.pool_order not in ("nearest", "far_from_user"):
             raise ValueError(f"semantic_pool_order must be 'nearest' or 'far_from_user', got {self.pool_order!r}")
+        users = torch.as_tensor(dataset.inter_feat[dataset.uid_field]).long()
+        items = torch.as_tensor(dataset.inter_feat[dataset.iid_field]).long()
+        self.n_items = dataset.item_num
+        self.close = None
+        if self.guard_cos is not None:
+            self.close, share = close_pairs(self.text, self.guard_cos, CLOSE_PAIRS_PER_ITEM * self.n_items)
+            self.raise_guard(config["semantic_guard_share"], share, table.directory)
         history = bool(config["semantic_guard_history"]) and self.guard_cos is not None
         depth = max(self.pool_k + self.pool_skip if self.pool_k else 0, config["semantic_guard_k"] if history else 0)
         self.neighbours = self.neighbour_sims = None
         if depth:
             self.neighbours, self.neighbour_sims = text_neighbours(self.text, depth)
-        users = torch.as_tensor(dataset.inter_feat[dataset.uid_field]).long()
-        items = torch.as_tensor(dataset.inter_feat[dataset.iid_field]).long()
-        self.n_items = dataset.item_num
         self.too_close = None
         if history:  # (user, item) codes of items too close to one of the user's training items
             k = config["semantic_guard_k"]
             close = self.neighbour_sims[items, :k] > self.guard_cos
             codes = users.unsqueeze(1) * self.n_items + self.neighbours[items, :k]
             self.too_close = CodeSet(codes[close], dataset.user_num * self.n_items)
-        self.close = None
-        if self.guard_cos is not None:
-            self.close, share = close_pairs(self.text, self.guard_cos, CLOSE_PAIRS_PER_ITEM * self.n_items)
-            if share > GUARD_WARN_SHARE:
-                logging.getLogger().warning(
-                    f"semantic_guard_cos={self.guard_cos:g}: {share:.0%} of item pairs in {table.directory} have a "
-                    f"text cosine above it, so the text guard rules out most candidates and the sampler falls back "
-                    f"to RecBole's uniform negative; the text space is narrow (a fine-tuned encoder?): raise "
-                    f"semantic_guard_cos or set it to ~")
         self.user_profile = None
         if self.pool_order == "far_from_user":
             total = torch.zeros(dataset.user_num, self.text.shape[1]).index_add_(0, users, self.text[items])
             self.user_profile = F.normalize(total, dim=-1)
+
+    def raise_guard(self, cap, share, directory):
+        """Where more than ``cap`` of the item pairs exceed ``semantic_guard_cos``, raise the guard's cosine to the
+        one that ``cap`` of them exceed (and log it); with no cap (1), warn when the guard rules out most pairs."""
+        log = logging.getLogger()
+        if share > cap:
+            raised = pair_quantile(self.text, cap)
+            log.info(
+                f"semantic_guard_cos={self.guard_cos:g}: {share:.2%} of item pairs in {directory} have a text cosine "
+                f"above it (a narrow text space, e.g. a fine-tuned encoder); the text guard uses {raised:.4f} "
+                f"instead, which {cap:.2%} of pairs exceed (semantic_guard_share)")
+            self.guard_cos = raised
+            self.close, _ = close_pairs(self.text, raised, CLOSE_PAIRS_PER_ITEM * self.n_items)
+        elif share > GUARD_WARN_SHARE:
+            log.warning(
+                f"semantic_guard_cos={self.guard_cos:g}: {share:.0%} of item pairs in {directory} have a text cosine "
+                f"above it, so the text guard rules out most candidates and the sampler falls back to RecBole's "
+                f"uniform negative; the text space is narrow (a fine-tuned encoder?): raise semantic_guard_cos, "
+                f"lower semantic_guard_share, or set semantic_guard_cos to ~")
 
     def to(self, device):
         for name in ("text", "neighbours", "too_close", "close", "user_profile"):

@@ -145,15 +145,23 @@ def test_gpu_recipe_smoke_runs_end_to_end_on_cpu(tmp_path):
     from tests.conftest import ROOT
 
     out = tmp_path / "recipe"
-    done = subprocess.run(["sh", "benchmarks/gpu/scft_smollm2.sh", "--smoke", str(out)], cwd=ROOT,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=900)
+
+    def recipe(stages):  # two calls sharing OUT, as when the model reaches a GPU machine in two transfers
+        return subprocess.run(["sh", "benchmarks/gpu/scft_smollm2.sh", "--smoke", str(out)], cwd=ROOT,
+                              env=dict(os.environ, OMP_NUM_THREADS="1", STAGES=stages), capture_output=True,
+                              text=True, timeout=900)
+
+    first = recipe("teacher")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert not (out / "finetune.log").exists() and first.stdout.count("test result") == 1
+    done = recipe("finetune export hnlm")
     assert done.returncode == 0, done.stderr[-3000:]
     stages = [line.split()[0] for line in (out / "times.log").read_text().splitlines()]
     assert stages == ["teacher", "finetune", "export", "hnlm"]
     summary = read_json(out / "data" / "hnlm-demo" / "scft" / "smollm2-gpu" / "summary.json")
     assert summary["finished"] and summary["step"] == 4
     assert (out / "data" / "hnlm-demo" / "hnlm" / "scft-user" / "meta.json").is_file()
-    assert done.stdout.count("test result") == 2 and "| 4 |" in done.stdout
+    assert done.stdout.count("test result") == 2 and "| 4 |" in done.stdout and (out / "curve.png").is_file()
 
 
 def test_history_is_rewritten_at_every_checkpoint(tmp_path):

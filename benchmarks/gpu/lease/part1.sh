@@ -28,30 +28,20 @@ if sys.argv[3]:
 torch.manual_seed(0)
 LlamaForCausalLM(cfg).save_pretrained(sys.argv[2]); AutoTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])
 PY
-T=$(ls -t "$G"/saved/LightGCN_MixGCF-*.pth | head -1)
-C="--dataset=ml-100k --data_path=$G/data --checkpoint_dir=$G/saved --show_progress=False --scft_teacher=$T
-   --scft_base_model=/root/rand --scft_run=calib --scft_label_source=dns --scft_max_steps=${CALIB_STEPS:-60}
-   --scft_lr=1e-4 --scft_mlp_lr=1e-3 --scft_tau=0.1 --scft_batch_size=32 --scft_grad_accum=1 --scft_epochs=2
-   --scft_eval_pairs=512 --scft_eval_batch_size=8 --scft_eval_steps=0 --scft_save_steps=0
-   --scft_profile_tokens=48 --scft_label_tokens=24 --scft_export_batch_size=128"
-# under cProfile (OUT/calib.prof: where a step's time goes, e.g. `python -m pstats`); it slows the steps a little,
-# which only makes part 2's STEPS more cautious
-python -m cProfile -o "$OUT/calib.prof" -m recbole_hnlm.llm.scft finetune $C > "$G/calib.log" 2>&1 \
-  || { tail -30 "$G/calib.log"; exit 5; }
-python - "$G/data/ml-100k/scft/calib/history.json" "$S/rate" <<'PY' || exit 5
+# the recipe itself on the random model, in its own OUT with call 1's teacher: its steps, export and one HNLM
+# epoch; the finetune stage under cProfile (OUT/calib.prof: where a step's time goes, `python -m pstats`), which
+# slows the steps a little and only makes part 2's STEPS more cautious
+mkdir -p "$G/calib/saved" && cp "$(ls -t "$G"/saved/LightGCN_MixGCF-*.pth | head -1)" "$G/calib/saved/"
+DATA=$S/ml-100k BASE=/root/rand STEPS=${CALIB_STEPS:-60} EPOCHS=1 STAGES="finetune export hnlm" PROFILE="$OUT/calib.prof" \
+  sh "$SCRIPT" "$G/calib" > "$G/calib.log" 2>&1 || { tail -30 "$G/calib.log"; echo "CALIBRATION RUN FAILED"; }
+python - "$G/calib/data/ml-100k/scft/smollm2-gpu/history.json" "$S/rate" <<'PY' || exit 5
 import json, sys
 rows = [h for h in json.load(open(sys.argv[1])) if "loss" in h]
 a, b = rows[len(rows) // 4], rows[-1]
 rate = (b["seconds"] - a["seconds"]) / (b["step"] - a["step"])
 open(sys.argv[2], "w").write(f"{rate:.5f}\n"); print(f"calibration: {rate:.4f} s per step ({a['step']}..{b['step']})")
 PY
-grep -E "SCFT: finished|loaded in|training pairs" "$G/calib.log"
-echo "calibration done at $(( $(date +%s) - t0 ))s"
-python -m recbole_hnlm.llm.scft export $C --scft_granularity=user --scft_feature=calib-user > "$G/calib-export.log" 2>&1 \
-  || { tail -30 "$G/calib-export.log"; echo "EXPORT FAILED"; }
-python run_recbole_hnlm.py --model=LightGCN_HNLM --dataset=ml-100k --data_path="$G/data" --checkpoint_dir="$G/saved" \
-  --show_progress=False --embedding_size=64 --epochs=1 --hnlm_feature=calib-user --hnlm_anchor_feature=calib-user-items \
-  --hnlm_center_features=True > "$G/calib-hnlm.log" 2>&1 || { tail -30 "$G/calib-hnlm.log"; echo "HNLM FAILED"; }
-grep "test result" "$G/calib-hnlm.log"
+grep -h "SCFT: finished\|test result" "$G/calib/finetune.log" "$G/calib/hnlm.log"
 echo "call 1 done at $(( $(date +%s) - t0 ))s"
-cp "$G"/*.log "$G/times.log" "$OUT/" 2>/dev/null; true
+cp "$G/teacher.log" "$G/times.log" "$OUT/"  # at most 8 files come back
+for f in finetune export hnlm; do cp "$G/calib/$f.log" "$OUT/calib-$f.log"; done 2>/dev/null; true

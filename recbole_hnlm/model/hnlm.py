@@ -57,7 +57,15 @@ backbone, number for number (``tests/test_models.py::test_switched_off_hnlm_equa
 import torch
 
 from recbole_hnlm.features import open_table
-from recbole_hnlm.model.layers import Projector, first_occurrence, info_nce, info_nce_in_batch, match_norm, mix_negative
+from recbole_hnlm.model.layers import (
+    Projector,
+    first_occurrence,
+    info_nce,
+    info_nce_in_batch,
+    match_norm,
+    mix_negative,
+    seeded_cpu_rng,
+)
 from recbole_hnlm.sampler import SamplerContext, build_sampler
 from recbole_hnlm.sampler.semantic import uses_semantic_candidates
 
@@ -120,10 +128,7 @@ class HardNegativeMixin:
                     config, config["hnlm_anchor_feature"], dataset, granularity="item", dim=self.semantic.dim,
                     center=center,
                 ).to(self.device)
-            # forked RNG: building the projector must not shift the backbone's random stream
-            with torch.random.fork_rng(devices=[]):
-                # the CPU generator only: torch.manual_seed would also reseed CUDA's, which the fork does not restore
-                torch.default_generator.manual_seed(config["train_seed"])
+            with seeded_cpu_rng(config["train_seed"]):
                 self.projector = Projector(self.semantic.dim, int(config["projector_hidden"]), self.cf_dim)
             self.projector.to(self.device)
 

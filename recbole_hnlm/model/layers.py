@@ -9,6 +9,8 @@ Reference code:
     https://github.com/user683/HNLMRec
     https://github.com/HKUDS/RLMRec
 """
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -71,3 +73,15 @@ def first_occurrence(index):
     pos = torch.arange(len(index), device=index.device)
     return torch.full((len(uniq),), len(index), dtype=torch.long, device=index.device).scatter_reduce(
         0, inverse, pos, reduce="amin")
+
+
+@contextlib.contextmanager
+def seeded_cpu_rng(seed):
+    """Draws inside come from the CPU generator seeded with ``seed``; the caller's CPU stream is restored after.
+
+    Building a model's extra parts this way does not shift the backbone's random stream. Only the CPU generator
+    is seeded: ``torch.manual_seed`` would also reseed CUDA's, which the fork does not restore.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield

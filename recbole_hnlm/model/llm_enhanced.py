@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbole_hnlm.model.augmented import augmented_triples
-from recbole_hnlm.model.layers import Projector, info_nce_in_batch
+from recbole_hnlm.model.layers import Projector, info_nce_in_batch, seeded_cpu_rng
 from recbole_hnlm.model.profiles import profile_tables
 
 
@@ -115,9 +115,7 @@ class ProfileMixin:
         self.register_buffer("item_profile", item_profile.to(self.device))
         self.profile_dim = item_profile.shape[1]
         self.ego_dim = self.user_embedding.embedding_dim
-        with torch.random.fork_rng(devices=[]):
-            # the CPU generator only: torch.manual_seed would also reseed CUDA's, which the fork does not restore
-            torch.default_generator.manual_seed(config["train_seed"])
+        with seeded_cpu_rng(config["train_seed"]):  # the LLM parts do not shift the backbone's random stream
             self.build_llm_parts(config, dataset)
 
     def build_llm_parts(self, config, dataset):

@@ -67,6 +67,62 @@ def info_nce_in_batch(query, keys, tau, floor=0.0):
     return F.cross_entropy(logits, torch.arange(len(query), device=query.device))
 
 
+LOGIT_BLOCK = 1 << 20  # floats of logits held at a time by info_nce_table (4 MB): the rows of a block stay in cache
+
+
+def _table_nce_pass(q, k, target, grads):
+    """Sum over rows b of -log softmax_n(q_b . k_n) at n = target_b, LOGIT_BLOCK logits at a time; with ``grads``
+    also its gradients with respect to ``q`` and ``k`` (softmax minus one-hot, times the other side)."""
+    rows = max(1, LOGIT_BLOCK // max(1, len(k)))
+    total = q.new_zeros(())
+    gq = torch.empty_like(q) if grads else None
+    gk = torch.zeros_like(k) if grads else None
+    k_t = k.T.contiguous()  # d x N: the logits' product is ~1.6x faster from this layout than from k.T
+    for start in range(0, len(q), rows):
+        qb, tb = q[start:start + rows], target[start:start + rows].unsqueeze(1)
+        logits = qb @ k_t
+        p = torch.softmax(logits, dim=1)  # one fused pass; logsumexp and exp would be three
+        p_pos = p.gather(1, tb).squeeze(1)
+        loss = -p_pos.log()
+        lost = p_pos == 0  # underflow (a loss above ~87): exact from the logits
+        if lost.any():
+            loss[lost] = torch.logsumexp(logits[lost], dim=1) - logits[lost].gather(1, tb[lost]).squeeze(1)
+        total = total + loss.sum()
+        if grads:
+            p.scatter_add_(1, tb, p.new_full(tb.shape, -1.0))
+            gq[start:start + rows] = p @ k
+            gk.addmm_(p.T, qb)
+    return total, gq, gk
+
+
+class _TableInfoNCE(torch.autograd.Function):
+    """The mean of :func:`_table_nce_pass` over rows; the gradients come out of the same pass (the loss is a
+    scalar), so the B x N logits and their softmax are never held whole, as autograd would hold them."""
+
+    @staticmethod
+    def forward(ctx, q, k, target):
+        total, gq, gk = _table_nce_pass(q, k, target, grads=True)
+        ctx.save_for_backward(gq, gk)
+        return total / len(q)
+
+    @staticmethod
+    def backward(ctx, grad):
+        gq, gk = ctx.saved_tensors
+        scale = grad / len(gq)
+        return gq * scale, gk * scale, None
+
+
+def info_nce_table(query, keys, target, tau):
+    """InfoNCE with cosine / tau where ``keys[target[b]]`` is query b's positive and every other row of ``keys``
+    its negative (RLMRec-Con's user term: all users are the negatives). Equal to
+    ``cross_entropy(normalize(query) @ normalize(keys).T / tau, target)``, in blocks of rows."""
+    q = F.normalize(query, dim=-1) / tau
+    k = F.normalize(keys, dim=-1)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad):
+        return _TableInfoNCE.apply(q, k, target)
+    return _table_nce_pass(q, k, target, grads=False)[0] / len(q)
+
+
 def first_occurrence(index):
     """Positions of the first occurrence of each distinct value of a 1-d tensor, in sorted value order."""
     uniq, inverse = torch.unique(index, return_inverse=True)

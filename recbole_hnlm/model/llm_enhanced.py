@@ -39,8 +39,8 @@ Reference code:
   decoder restores them from the propagated side features (scaled cosine error).
 
 The profile MLPs and experts reuse :class:`recbole_hnlm.model.layers.Projector`; the InfoNCE is
-:func:`recbole_hnlm.model.layers.info_nce_in_batch`. Profiles come from
-:mod:`recbole_hnlm.model.profiles`. Defaults (official code: HKUDS/RLMRec ``lightgcn_plus`` /
+:func:`recbole_hnlm.model.layers.info_nce_in_batch` (in batch) or ``info_nce_table`` (against every user).
+Profiles come from :mod:`recbole_hnlm.model.profiles`. Defaults (official code: HKUDS/RLMRec ``lightgcn_plus`` /
 ``lightgcn_gene``; YunjiaXi/Open-World-Knowledge-Augmented-Recommendation) are in
 ``properties/llm_enhanced.yaml``.
 """
@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbole_hnlm.model.augmented import augmented_triples
-from recbole_hnlm.model.layers import Projector, info_nce_in_batch, seeded_cpu_rng
+from recbole_hnlm.model.layers import Projector, info_nce_in_batch, info_nce_table, seeded_cpu_rng
 from recbole_hnlm.model.profiles import profile_tables
 
 
@@ -82,12 +82,6 @@ class AugmentedEmbedding(nn.Module):
             return self.weight[index]
         out = self.base(index)
         return out if self.extra is None else out + self.extra(index)
-
-
-def info_nce_all(query, keys, target, tau):
-    """InfoNCE with cosine / tau where ``keys[target[b]]`` is query b's positive and all other keys its negatives."""
-    logits = F.normalize(query, dim=-1) @ F.normalize(keys, dim=-1).T / tau
-    return F.cross_entropy(logits, target)
 
 
 def _wrap_embeddings(model):
@@ -130,7 +124,7 @@ class RLMRecConMixin(ProfileMixin):
 
     def contrastive_alignment(self, ctx, neg_item):
         """InfoNCE(e, MLP(s)) for the batch's users (against all users) and positive / negative items (in batch)."""
-        users = info_nce_all(ctx.user_all[ctx.user], self.profile_mlp(self.user_profile), ctx.user, self.kd_tau)
+        users = info_nce_table(ctx.user_all[ctx.user], self.profile_mlp(self.user_profile), ctx.user, self.kd_tau)
         items = [
             info_nce_in_batch(ctx.item_all[i], self.profile_mlp(self.item_profile[i]), self.kd_tau)
             for i in (ctx.pos_item, neg_item)

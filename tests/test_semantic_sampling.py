@@ -234,3 +234,17 @@ def test_a_guard_that_rules_out_most_item_pairs_is_raised_to_its_share(demo, cap
         config, model, batch, ctx = build(demo, "LightGCN_DNS", semantic_guard_cos=0.8, semantic_guard_share=0.01)
     assert model.neg_sampler.semantic.guard_cos == 0.8  # the demo's text: under 1% of pairs above 0.8, nothing raised
     assert not any("text guard" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("ratio", [0, 10**6])  # always the gather; always the users x items product
+def test_candidate_dots_equal_the_gather_either_way(monkeypatch, ratio):
+    from recbole_hnlm.sampler import candidates
+
+    monkeypatch.setattr(candidates, "SCORE_TABLE_RATIO", ratio)
+    torch.manual_seed(0)
+    items, users = torch.randn(50, 8), torch.randn(9, 8)
+    user = torch.tensor([4, 0, 4, 8, 8, 8, 2, 0, 4, 1, 3])  # repeated users, as in a batch
+    cand = torch.randint(50, (len(user), 6))
+    query = users[user]
+    want = (items[cand] * query.unsqueeze(1)).sum(-1)
+    assert torch.allclose(candidates.candidate_dots(items, cand, query, user), want, atol=1e-6)

@@ -21,9 +21,10 @@ from recbole_hnlm.sampler.base import NegativeSampler, TrainPositives
 from recbole_hnlm.sampler.semantic import SemanticCandidates, gathered_dots, uses_semantic_candidates
 
 # Where (distinct users x items) is at most this many times the B x M candidates, the scores come from that whole
-# product and are then looked up: faster than gathering M item rows per pair below a ratio of about 15 on the 2-core
-# machine (ml-100k with M = 64: MixGCF; results/cost.md). Either way the scores are the same up to float rounding.
-SCORE_TABLE_RATIO = 12
+# product and are then looked up, which beat gathering M item rows per pair below a ratio of about 20 on the 2-core
+# machine (ml-100k: DNS with M = 32 at ~17, MixGCF with M = 64 at ~9; results/cost.md). Either way the scores are
+# the same up to float rounding.
+SCORE_TABLE_RATIO = 20
 
 
 def candidate_dots(item_emb, cand, query, user):

@@ -83,3 +83,13 @@ def test_batch_cost_prints_the_cpu_time_of_a_step_per_model(tmp_path):
     rows = re.findall(r"^\| (\S+) \| ([0-9.]+) \| ([0-9.]+) \|$", out, flags=re.M)
     assert [name for name, _, _ in rows] == ["LightGCN", "LightGCN_HNLM@anchor_max_items=64+mix_alpha=0.2"]
     assert float(rows[0][2]) == 1.0 and all(float(ms) > 0 for _, ms, _ in rows)
+
+
+def test_score_table_ab_prints_both_paths_of_each_model(tmp_path):
+    out = run_script("probes/score_table_ab.py", "hnlm-demo", "LightGCN_DNS", "--batches", 2,
+                     "--data_path", tmp_path / "atomic_data", cwd=tmp_path)
+    rows = re.findall(r"^\| (\S+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|$", out, flags=re.M)
+    assert "product up to 20x" in out
+    assert [r[0] for r in rows] == ["LightGCN_DNS"]
+    gather, table, ratio = map(float, rows[0][1:])
+    assert gather > 0 and table > 0 and ratio == pytest.approx(table / gather, abs=0.1)  # ms printed to 0.1

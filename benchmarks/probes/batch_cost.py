@@ -24,8 +24,9 @@ def parse_entry(spec):
     return name, {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in over.split("+") if kv)}
 
 
-def step_cost(dataset, spec, batches, data_path, profile):
-    name, extra = parse_entry(spec)
+def training_steps(dataset, name, extra, batches, data_path):
+    """(step, batches): one training step (forward, backward, Adam) of model ``name`` on a batch, and the first
+    ``batches`` + 3 training batches of ``dataset``."""
     config, _, train_data, _, _ = prepare(model=name, dataset=dataset, config_dict={
         "data_path": data_path, "show_progress": False, "state": "WARNING", **extra})
     init_seed(config["seed"], True)
@@ -43,6 +44,12 @@ def step_cost(dataset, spec, batches, data_path, profile):
         (sum(loss) if isinstance(loss, tuple) else loss).backward()
         opt.step()
 
+    return step, taken
+
+
+def step_cost(dataset, spec, batches, data_path, profile):
+    name, extra = parse_entry(spec)
+    step, taken = training_steps(dataset, name, extra, batches, data_path)
     if len(taken) < 4:
         raise SystemExit(f"{dataset}: {len(taken)} training batches; the probe needs at least 4 (3 warm-up)")
     for batch in taken[:3]:

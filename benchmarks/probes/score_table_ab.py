@@ -8,34 +8,20 @@ gather) and once with ``--ratio`` (the product where it is at most that many tim
 order alternating, so that the machine's other load falls on both alike. One torch thread.
 """
 import argparse
+import os
+import sys
 import time
 
 import torch
-from recbole.utils import init_seed
 
-from recbole_hnlm.quick_start import prepare
-from recbole_hnlm.sampler import candidates
-from recbole_hnlm.utils import get_model
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from batch_cost import training_steps  # noqa: E402
+
+from recbole_hnlm.sampler import candidates  # noqa: E402
 
 
 def interleaved(dataset, name, batches, ratio, data_path):
-    config, _, train_data, _, _ = prepare(model=name, dataset=dataset, config_dict={
-        "data_path": data_path, "show_progress": False, "state": "WARNING"})
-    init_seed(config["seed"], True)
-    model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
-    opt = torch.optim.Adam(model.parameters(), lr=config["learning_rate"])
-    taken = []
-    for batch in train_data:
-        taken.append(batch)
-        if len(taken) >= batches + 3:
-            break
-
-    def step(batch):
-        opt.zero_grad()
-        loss = model.calculate_loss(batch)
-        (sum(loss) if isinstance(loss, tuple) else loss).backward()
-        opt.step()
-
+    step, taken = training_steps(dataset, name, {}, batches, data_path)
     for batch in taken[:3]:
         step(batch)
     spent = {0: 0.0, ratio: 0.0}

@@ -7,6 +7,16 @@ import torch
 BITMAP_MAX_CODES = 1 << 29
 
 
+def first_occurrence(index, return_inverse=False):
+    """Positions of the first occurrence of each distinct value of a 1-d tensor, in sorted value order; with
+    ``return_inverse``, also each element's index into those distinct values (as ``torch.unique`` gives it)."""
+    uniq, inverse = torch.unique(index, return_inverse=True)
+    pos = torch.arange(len(index), device=index.device)
+    first = torch.full((len(uniq),), len(index), dtype=torch.long, device=index.device).scatter_reduce(
+        0, inverse, pos, reduce="amin")
+    return (first, inverse) if return_inverse else first
+
+
 def find_codes(sorted_codes, codes):
     """(found, position) of each of ``codes`` in the sorted 1-d tensor ``sorted_codes``; where a code is absent,
     ``found`` is False and its position is meaningless (but a valid index)."""

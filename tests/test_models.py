@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from recbole_hnlm.model.layers import first_occurrence, info_nce_in_batch
+from recbole_hnlm.codes import first_occurrence
+from recbole_hnlm.model.layers import info_nce_in_batch
 from recbole_hnlm.quick_start import prepare, run_recbole_hnlm
 from recbole_hnlm.utils import get_model
 from tests.conftest import base_config

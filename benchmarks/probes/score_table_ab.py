@@ -44,6 +44,8 @@ def main(argv=None):
     parser.add_argument("--ratio", type=float, default=candidates.SCORE_TABLE_RATIO)
     parser.add_argument("--data_path", default="atomic_data")
     args = parser.parse_args(argv)
+    if args.ratio <= 0:
+        parser.error("--ratio must be above 0 (0 is the gather it is compared with)")
     torch.set_num_threads(1)
     print(f"| model | gather, CPU ms / step | product up to {args.ratio:g}x, CPU ms / step | ratio |\n|---|---|---|---|")
     for name in args.models:

@@ -56,10 +56,10 @@ backbone, number for number (``tests/test_models.py::test_switched_off_hnlm_equa
 """
 import torch
 
+from recbole_hnlm.codes import first_occurrence
 from recbole_hnlm.features import open_table
 from recbole_hnlm.model.layers import (
     Projector,
-    first_occurrence,
     info_nce,
     info_nce_in_batch,
     match_norm,

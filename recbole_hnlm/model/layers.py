@@ -123,14 +123,6 @@ def info_nce_table(query, keys, target, tau):
     return _table_nce_pass(q, k, target, grads=False)[0] / len(q)
 
 
-def first_occurrence(index):
-    """Positions of the first occurrence of each distinct value of a 1-d tensor, in sorted value order."""
-    uniq, inverse = torch.unique(index, return_inverse=True)
-    pos = torch.arange(len(index), device=index.device)
-    return torch.full((len(uniq),), len(index), dtype=torch.long, device=index.device).scatter_reduce(
-        0, inverse, pos, reduce="amin")
-
-
 @contextlib.contextmanager
 def seeded_cpu_rng(seed):
     """Draws inside come from the CPU generator seeded with ``seed``; the caller's CPU stream is restored after.

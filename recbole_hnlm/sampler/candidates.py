@@ -17,6 +17,7 @@ one gather of B x M x d per batch, not another pass over the graph.
 """
 import torch
 
+from recbole_hnlm.codes import first_occurrence
 from recbole_hnlm.sampler.base import NegativeSampler, TrainPositives
 from recbole_hnlm.sampler.semantic import SemanticCandidates, gathered_dots, uses_semantic_candidates
 
@@ -29,12 +30,10 @@ SCORE_TABLE_RATIO = 20
 
 def candidate_dots(item_emb, cand, query, user):
     """``item_emb[cand[b, m]] . query[b]`` (B x M), where rows of ``query`` with the same ``user`` are equal."""
-    distinct, inverse = torch.unique(user, return_inverse=True)
-    if len(distinct) * len(item_emb) > SCORE_TABLE_RATIO * cand.numel():
+    first, inverse = first_occurrence(user, return_inverse=True)
+    if len(first) * len(item_emb) > SCORE_TABLE_RATIO * cand.numel():
         return gathered_dots(item_emb, cand, query)
-    one_row = torch.full((len(distinct),), len(user), device=user.device).scatter_reduce(
-        0, inverse, torch.arange(len(user), device=user.device), reduce="amin")  # each user's first row
-    table = query[one_row] @ item_emb.T
+    table = query[first] @ item_emb.T
     return table.view(-1).take(inverse.unsqueeze(1) * len(item_emb) + cand)
 
 
